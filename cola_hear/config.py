@@ -1,0 +1,99 @@
+"""Configuration of a COLA model: front end, encoder and embedding sizes.
+
+The config travels inside every weights file (as JSON in the safetensors
+metadata) so a file alone says how to rebuild the model that produced it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FrontEndConfig:
+    """Log-mel front end of the COLA recipe (DESIGN.md section 3)."""
+
+    sample_rate: int = 16000
+    win_length: int = 400  # 25 ms
+    hop_length: int = 160  # 10 ms
+    n_fft: int = 1024
+    n_mels: int = 64
+    f_min: float = 60.0
+    f_max: float = 7800.0
+    log_floor: float = 1e-5
+    log_ceiling: float = 1e8
+    segment_frames: int = 96  # one model input window, ~1 s
+    window_norm: str = "none"  # "none" | "standardize" (per-window mean/std of the log-mel)
+
+    def __post_init__(self) -> None:
+        if self.window_norm not in ("none", "standardize"):
+            raise ValueError(f"window_norm must be 'none' or 'standardize', got {self.window_norm!r}")
+        if not 0 < self.f_min < self.f_max <= self.sample_rate / 2:
+            raise ValueError(f"need 0 < f_min < f_max <= sample_rate/2, got {self.f_min}, {self.f_max}")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """EfficientNet encoder. Defaults follow the official COLA code.
+
+    The seed article's variant is ``stem="conv3x3", pooling="avg", drop_rate=0.1``.
+    """
+
+    name: str = "efficientnet_b0"
+    stem: str = "none"  # "none": 1-channel first conv | "conv3x3": 3x3 conv to 3 channels first
+    pooling: str = "max"  # global pooling of the last feature map: "max" | "avg"
+    drop_rate: float = 0.0  # dropout on the pooled features (training only)
+
+    def __post_init__(self) -> None:
+        if self.stem not in ("none", "conv3x3"):
+            raise ValueError(f"stem must be 'none' or 'conv3x3', got {self.stem!r}")
+        if self.pooling not in ("max", "avg"):
+            raise ValueError(f"pooling must be 'max' or 'avg', got {self.pooling!r}")
+
+
+@dataclass(frozen=True)
+class HearConfig:
+    """How the HEAR API turns audio into embeddings."""
+
+    timestamp_hop_ms: float = 50.0  # hop between timestamp embeddings (<= 50 ms for HEAR)
+    scene_hop_frames: int = 96  # hop between scene windows (non-overlapping by default)
+    chunk_windows: int = 256  # windows per encoder forward pass (bounds memory)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model, plus free-form provenance."""
+
+    frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    hear: HearConfig = field(default_factory=HearConfig)
+    embedding_size: int = 1280
+    provenance: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build a config from a dict, naming any unknown key instead of ignoring it."""
+        sections = {"frontend": FrontEndConfig, "encoder": EncoderConfig, "hear": HearConfig}
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in sections:
+                kwargs[key] = _section(sections[key], value, key)
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+
+def _section(section_cls: type, values: dict[str, Any], name: str) -> Any:
+    known = {f.name for f in dataclasses.fields(section_cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown keys in model config section {name!r}: {sorted(unknown)}")
+    return section_cls(**values)

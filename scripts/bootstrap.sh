@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Create or update the project's virtual environment (.venv) and the Debian tools it needs.
+# Idempotent: does nothing when the pinned requirements have not changed since the last run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+VENV=.venv
+STAMP=$VENV/.bootstrap-stamp
+HEAR_TOOLS="heareval==2021.1.3 hearvalidator==2021.0.2"
+
+log() { printf '[bootstrap] %s\n' "$*"; }
+
+# Debian tools (binaries only; data packages are fetched into a cache by the suite builder).
+missing=()
+while read -r pkg bin; do
+    [[ -z "$pkg" || "$pkg" == \#* ]] && continue
+    command -v "$bin" >/dev/null 2>&1 || missing+=("$pkg")
+done < scripts/debian-packages.txt
+if (( ${#missing[@]} )); then
+    log "installing Debian packages: ${missing[*]}"
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    log "Debian packages present"
+fi
+
+want=$(cat requirements.txt requirements-hear.txt requirements-dev.txt setup.cfg scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
+if [[ -x $VENV/bin/python && -f $STAMP && "$(cat "$STAMP")" == "$want" ]]; then
+    log "virtual environment $VENV is up to date"
+    exit 0
+fi
+
+[[ -x $VENV/bin/python ]] || { log "creating $VENV with $($PYTHON --version)"; "$PYTHON" -m venv "$VENV"; }
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+log "installing pinned packages (torch 2.11.0 stack, HEAR tools' dependencies, dev tools); the first run takes a few minutes"
+"${PIP[@]}" install -r requirements.txt -r requirements-hear.txt -r requirements-dev.txt 2>&1 | grep -v "is ignored: it is neither" || true
+"${PIP[@]}" install -r requirements.txt -r requirements-hear.txt -r requirements-dev.txt  # fail loudly if the first pass failed
+log "installing $HEAR_TOOLS (--no-deps: their numpy 1.19 pins cannot install on Python 3.11)"
+"${PIP[@]}" install --no-deps $HEAR_TOOLS 2>&1 | grep -v "is ignored: it is neither" || true
+log "installing cola-hear in editable mode"
+"${PIP[@]}" install --no-deps --no-build-isolation -e . 2>&1 | grep -v "is ignored: it is neither" || true
+"$VENV/bin/python" -c "import cola_hear, heareval, hearvalidator, torch, torchaudio; print('[bootstrap] torch', torch.__version__, 'torchaudio', torchaudio.__version__)"
+echo "$want" > "$STAMP"
+log "done"
