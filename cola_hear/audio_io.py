@@ -58,8 +58,8 @@ def load_audio(
     or empty files and for NaN/inf samples.
     """
     info = audio_info(path)
-    first = max(0, int(round(start * info.sample_rate)))
-    count = -1 if duration is None else max(0, int(round(duration * info.sample_rate)))
+    first = max(0, round(start * info.sample_rate))
+    count = -1 if duration is None else max(0, round(duration * info.sample_rate))
     try:
         with sf.SoundFile(str(path)) as f:
             if first:

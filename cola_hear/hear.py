@@ -73,7 +73,7 @@ def get_scene_embeddings(audio: torch.Tensor, model: ColaModel) -> torch.Tensor:
 
 def _timestamp_hop_frames(model: ColaModel) -> int:
     frame_ms = 1000.0 * model.config.frontend.hop_length / model.sample_rate
-    hop = int(round(model.config.hear.timestamp_hop_ms / frame_ms))
+    hop = round(model.config.hear.timestamp_hop_ms / frame_ms)
     if hop < 1:
         raise ValueError(f"timestamp_hop_ms={model.config.hear.timestamp_hop_ms} is below one frame ({frame_ms} ms)")
     return hop

@@ -12,9 +12,8 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from safetensors import safe_open
 
 from cola_hear.config import ModelConfig
 from cola_hear.model import ColaModel
@@ -62,7 +61,9 @@ def read_config(path: str | os.PathLike) -> ModelConfig:
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{path} is not a readable safetensors weights file: {exc}") from exc
     if metadata.get(FORMAT_KEY) != FORMAT or CONFIG_KEY not in metadata:
-        raise WeightsError(f"{path} is a safetensors file but not a cola-hear weights file (no {CONFIG_KEY!r} metadata)")
+        raise WeightsError(
+            f"{path} is a safetensors file but not a cola-hear weights file (no {CONFIG_KEY!r} metadata)"
+        )
     try:
         return ModelConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
     except (ValueError, TypeError) as exc:

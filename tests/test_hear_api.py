@@ -1,0 +1,110 @@
+"""The HEAR API of cola_hear: shapes, timestamps, input handling, and the real hear-validator."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cola_hear import get_scene_embeddings, get_timestamp_embeddings, load_model
+
+
+@pytest.fixture(scope="module")
+def model(random_weights):
+    return load_model(str(random_weights))
+
+
+def test_hear_validator_accepts_weights(random_weights):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "hear-validator"), "cola_hear", "--model", str(random_weights)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Looks good!" in result.stdout
+
+
+def test_timestamps_are_window_centres_in_ms(model):
+    audio = torch.zeros(3, 16000 * 2)  # 2 s
+    emb, ts = get_timestamp_embeddings(audio, model)
+    assert emb.dtype == torch.float32 and ts.dtype == torch.float32
+    assert emb.shape == (3, 41, model.timestamp_embedding_size)
+    assert ts.shape == (3, 41)
+    np.testing.assert_allclose(ts[0].numpy(), np.arange(41) * 50.0)
+    assert torch.equal(ts[0], ts[2])
+
+
+def test_timestamp_embedding_follows_the_sound(model):
+    """A burst at 1.5 s changes the embeddings whose window covers it, not those far away."""
+    audio = torch.zeros(1, 16000 * 4)
+    t = torch.arange(1600) / 16000
+    audio[0, 24000:25600] = 0.5 * torch.sin(2 * torch.pi * 1000 * t)
+    silent, ts = get_timestamp_embeddings(torch.zeros(1, 16000 * 4), model)
+    emb, _ = get_timestamp_embeddings(audio, model)
+    changed = (emb[0] - silent[0]).abs().amax(dim=1) > 1e-4
+    covered = (ts[0] > 1500 - 480 - 10) & (ts[0] < 1600 + 480 + 10)
+    assert changed[(ts[0] > 1500) & (ts[0] < 1600)].all()
+    assert not changed[~covered].any()
+
+
+def test_scene_embeddings_shape_and_determinism(model):
+    audio = torch.randn(4, 16000 * 3) * 0.1
+    a = get_scene_embeddings(audio, model)
+    b = get_scene_embeddings(audio, model)
+    assert a.shape == (4, model.scene_embedding_size) and a.dtype == torch.float32
+    assert torch.isfinite(a).all()
+    torch.testing.assert_close(a, b)
+
+
+def test_batch_items_are_independent(model):
+    audio = torch.randn(3, 16000 * 2) * 0.1
+    together = get_scene_embeddings(audio, model)
+    alone = get_scene_embeddings(audio[1:2], model)
+    torch.testing.assert_close(together[1:2], alone, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("n_samples", [1, 100, 16000])
+def test_short_audio_is_padded(model, n_samples):
+    emb = get_scene_embeddings(torch.zeros(2, n_samples), model)
+    assert emb.shape == (2, model.scene_embedding_size)
+    temb, ts = get_timestamp_embeddings(torch.zeros(2, n_samples), model)
+    assert temb.shape[:2] == ts.shape and ts.shape[1] >= 1
+
+
+def test_accepted_input_types(model):
+    base = np.random.default_rng(0).uniform(-0.5, 0.5, size=(2, 16000)).astype(np.float32)
+    ref = get_scene_embeddings(torch.from_numpy(base), model)
+    torch.testing.assert_close(get_scene_embeddings(base, model), ref)  # numpy
+    torch.testing.assert_close(get_scene_embeddings(torch.from_numpy(base).double(), model), ref)  # float64
+    one = get_scene_embeddings(torch.from_numpy(base[0]), model)  # 1-D = one sound
+    torch.testing.assert_close(one, ref[:1])
+    pcm = torch.from_numpy((base * 32768).astype(np.int16))
+    torch.testing.assert_close(get_scene_embeddings(pcm, model), ref, atol=1e-3, rtol=1e-3)
+
+
+def test_empty_batch(model):
+    assert get_scene_embeddings(torch.zeros(0, 16000), model).shape == (0, model.scene_embedding_size)
+    emb, ts = get_timestamp_embeddings(torch.zeros(0, 16000), model)
+    assert emb.shape[0] == 0 and ts.shape[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("audio", "message"),
+    [
+        (torch.zeros(1, 2, 16000), "shape"),
+        (torch.tensor([[0.0, float("nan")]]), "NaN"),
+        (torch.tensor([[0.0, float("inf")]]), "NaN or inf"),
+        (torch.zeros(2, 100, dtype=torch.bool), "dtype"),
+        ([[0.0, 0.1]], "torch.Tensor or numpy"),
+    ],
+)
+def test_bad_input_raises_value_error(model, audio, message):
+    with pytest.raises(ValueError, match=message):
+        get_scene_embeddings(audio, model)
+    with pytest.raises(ValueError, match=message):
+        get_timestamp_embeddings(audio, model)
