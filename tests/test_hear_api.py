@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cola_hear import get_scene_embeddings, get_timestamp_embeddings, load_model
 
@@ -108,3 +110,29 @@ def test_bad_input_raises_value_error(model, audio, message):
         get_scene_embeddings(audio, model)
     with pytest.raises(ValueError, match=message):
         get_timestamp_embeddings(audio, model)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    n_sounds=st.integers(0, 3),
+    n_samples=st.integers(0, 40000),
+    dtype=st.sampled_from([np.float32, np.float64, np.int16, np.int32]),
+    scale=st.sampled_from([0.0, 1e-6, 0.5, 1.0, 100.0, 1e6]),
+    as_numpy=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_any_valid_input_gives_finite_embeddings(model, n_sounds, n_samples, dtype, scale, as_numpy, seed):
+    """Random shapes, dtypes, lengths and levels (far outside [-1, 1] too): finite outputs of the right shape."""
+    rng = np.random.default_rng(seed)
+    audio = rng.uniform(-1, 1, (n_sounds, n_samples)) * scale
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        audio = np.clip(audio * info.max, info.min, info.max)
+    audio = audio.astype(dtype)
+    audio_in = audio if as_numpy else torch.from_numpy(audio)
+    scene = get_scene_embeddings(audio_in, model)
+    assert scene.shape == (n_sounds, model.scene_embedding_size) and scene.dtype == torch.float32
+    assert torch.isfinite(scene).all()
+    emb, ts = get_timestamp_embeddings(audio_in, model)
+    assert emb.shape[0] == ts.shape[0] == n_sounds and emb.shape[1] == ts.shape[1] >= 1
+    assert torch.isfinite(emb).all() and torch.isfinite(ts).all()
