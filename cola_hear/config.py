@@ -58,8 +58,22 @@ class HearConfig:
     """How the HEAR API turns audio into embeddings."""
 
     timestamp_hop_ms: float = 50.0  # hop between timestamp embeddings (<= 50 ms for HEAR)
+    # "shared": a few full-length encoder passes, windows pooled from their feature grid (fast);
+    # "windows": the encoder on every centred ~1 s window (exact, ~20 passes per second of audio).
+    timestamp_mode: str = "shared"
+    timestamp_shifts: int = 2  # "shared" mode: passes shifted by 32/shifts frames (a 160 ms grid for 2)
     scene_hop_frames: int = 96  # hop between scene windows (non-overlapping by default)
     chunk_windows: int = 256  # windows per encoder forward pass (bounds memory)
+    chunk_frames: int = 6000  # "shared" mode: log-mel frames per encoder pass (bounds memory on long audio)
+    precision: str = "auto"  # "fp32" | "bf16" | "auto" (bf16 autocast where the device supports it)
+
+    def __post_init__(self) -> None:
+        if self.timestamp_mode not in ("shared", "windows"):
+            raise ValueError(f"timestamp_mode must be 'shared' or 'windows', got {self.timestamp_mode!r}")
+        if self.precision not in ("fp32", "bf16", "auto"):
+            raise ValueError(f"precision must be 'fp32', 'bf16' or 'auto', got {self.precision!r}")
+        if self.timestamp_shifts < 1 or 32 % self.timestamp_shifts:
+            raise ValueError(f"timestamp_shifts must divide 32, got {self.timestamp_shifts}")
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+from collections.abc import Iterator
+
 import timm
 import torch
+import torch.nn.functional as F
+from timm.models._efficientnet_blocks import SqueezeExcite
 from torch import nn
 
 from cola_hear.config import EncoderConfig
+
+
+class WindowedSqueezeExcite(nn.Module):
+    """timm's ``SqueezeExcite`` whose squeeze can average over a sliding window in time.
+
+    With ``window=None`` it is timm's block: the squeeze averages the whole feature map, so
+    every output depends on the entire input. With ``window=k`` the squeeze at each time
+    position averages the ``k`` positions around it (frequency still whole), so a pass over
+    a long input behaves like passes over separate windows of ``k`` positions. Same
+    parameters and state-dict keys as the block it replaces.
+    """
+
+    def __init__(self, se: SqueezeExcite) -> None:
+        super().__init__()
+        self.conv_reduce, self.act1, self.conv_expand, self.gate = se.conv_reduce, se.act1, se.conv_expand, se.gate
+        self.window: int | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.window is None:
+            squeezed = x.mean((2, 3), keepdim=True)
+        else:
+            k = self.window
+            squeezed = F.avg_pool1d(x.mean(3), k, stride=1, padding=k // 2, count_include_pad=False)
+            squeezed = squeezed[..., : x.shape[2]].unsqueeze(-1)
+        return x * self.gate(self.conv_expand(self.act1(self.conv_reduce(squeezed))))
 
 
 class AudioEncoder(nn.Module):
@@ -33,12 +64,65 @@ class AudioEncoder(nn.Module):
         self.pool = nn.AdaptiveMaxPool2d(1) if c.pooling == "max" else nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(c.drop_rate)
         self.embedding_size: int = int(self.backbone.num_features)
+        self._se_strides = self._install_windowed_se()
+
+    def _install_windowed_se(self) -> dict[WindowedSqueezeExcite, int]:
+        """Swap timm's SE blocks for ``WindowedSqueezeExcite``; return each one's time stride."""
+        blocks = [(name, m) for name, m in self.backbone.named_modules() if isinstance(m, SqueezeExcite)]
+        for name, se in blocks:
+            parent_name, _, attr = name.rpartition(".")
+            setattr(self.backbone.get_submodule(parent_name), attr, WindowedSqueezeExcite(se))
+        sizes: dict[WindowedSqueezeExcite, int] = {}
+        hooks = [
+            m.register_forward_pre_hook(lambda mod, args: sizes.__setitem__(mod, args[0].shape[2]))
+            for m in self.backbone.modules()
+            if isinstance(m, WindowedSqueezeExcite)
+        ]
+        probe = 256
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            self.feature_map(torch.zeros(1, probe, 64))
+        self.train(was_training)
+        for h in hooks:
+            h.remove()
+        return {m: probe // n for m, n in sizes.items()}
+
+    @contextlib.contextmanager
+    def local_context(self, frames: int) -> Iterator[None]:
+        """Within the block, every SE squeeze averages only ``frames`` input frames around each position."""
+        for se, stride in self._se_strides.items():
+            se.window = max(1, math.ceil(frames / stride))
+        try:
+            yield
+        finally:
+            for se in self._se_strides:
+                se.window = None
+
+    stride: int = 32  # time and frequency reduction of the feature map
 
     def feature_map(self, windows: torch.Tensor) -> torch.Tensor:
-        """Last feature map ``(batch, channels, frames/32, n_mels/32)``."""
+        """Last feature map ``(batch, channels, ceil(frames/32), ceil(n_mels/32))``.
+
+        Runs in channels_last layout when the module was converted with
+        ``.to(memory_format=torch.channels_last)`` (faster on CPU and GPU).
+        """
         if windows.dim() != 3:
             raise ValueError(f"expected (batch, frames, n_mels) log-mel windows, got shape {tuple(windows.shape)}")
-        return self.backbone.forward_features(self.stem(windows.unsqueeze(1)))
+        x = self.stem(windows.unsqueeze(1))
+        if self.backbone.conv_stem.weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.backbone.forward_features(x)
+
+    def pool_columns(self, fmap: torch.Tensor) -> torch.Tensor:
+        """Pool a feature map over frequency only: ``(batch, channels, columns)``."""
+        return fmap.amax(dim=3) if self.config.pooling == "max" else fmap.mean(dim=3)
+
+    def pool_windows(self, columns: torch.Tensor, size: int) -> torch.Tensor:
+        """Pool ``(channels, columns)`` over every run of ``size`` columns: ``(columns-size+1, channels)``."""
+        runs = columns.unfold(1, size, 1)  # (channels, n, size)
+        pooled = runs.amax(dim=2) if self.config.pooling == "max" else runs.mean(dim=2)
+        return pooled.t()
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.pool(self.feature_map(windows)).flatten(1))

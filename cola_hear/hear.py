@@ -26,12 +26,16 @@ def load_model(model_file_path: str = "") -> ColaModel:
     """
     path = model_file_path or default_weights_path()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    return load_weights(path, device=device)
+    return load_weights(path, device=device).to(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
 def get_timestamp_embeddings(audio: torch.Tensor, model: ColaModel) -> tuple[torch.Tensor, torch.Tensor]:
     """Embeddings of ~1 s windows centred every ``hear.timestamp_hop_ms`` ms.
+
+    ``hear.timestamp_mode`` picks the computation: "shared" pools windows from a few
+    full-length encoder passes (fast; used unless the model normalises each window),
+    "windows" runs the encoder on every window.
 
     Returns ``(embeddings, timestamps)``: float32 ``(n_sounds, n_t, D)`` and float32
     ``(n_sounds, n_t)`` window centres in milliseconds, starting at 0.
@@ -39,11 +43,16 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: ColaModel) -> tuple[tor
     audio = as_audio_batch(audio)
     model.eval()
     hop_frames = _timestamp_hop_frames(model)
+    shared = model.config.hear.timestamp_mode == "shared" and model.config.frontend.window_norm == "none"
     per_sound = []
-    for waveform in audio:
-        logmel = model.frontend.long(waveform.to(model.device))
-        windows = model.sliding_windows(logmel, hop_frames, centred=True)
-        per_sound.append(model.encode_in_chunks(windows))
+    with model.inference_context():
+        for waveform in audio:
+            logmel = model.frontend.long(waveform.to(model.device))
+            if shared:
+                per_sound.append(model.shared_window_embeddings(logmel, hop_frames))
+            else:
+                windows = model.sliding_windows(logmel, hop_frames, centred=True)
+                per_sound.append(model.encode_in_chunks(windows))
     if per_sound:
         embeddings = torch.stack(per_sound)
     else:  # empty batch: keep the time axis the audio length implies
@@ -64,10 +73,11 @@ def get_scene_embeddings(audio: torch.Tensor, model: ColaModel) -> torch.Tensor:
     model.eval()
     hop = model.config.hear.scene_hop_frames
     out = torch.zeros(audio.shape[0], model.scene_embedding_size)
-    for i, waveform in enumerate(audio):
-        logmel = model.frontend.long(waveform.to(model.device))
-        windows = model.sliding_windows(logmel, hop, centred=False)
-        out[i] = model.encode_in_chunks(windows).mean(dim=0)
+    with model.inference_context():
+        for i, waveform in enumerate(audio):
+            logmel = model.frontend.long(waveform.to(model.device))
+            windows = model.sliding_windows(logmel, hop, centred=False)
+            out[i] = model.encode_in_chunks(windows).mean(dim=0)
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,6 +42,25 @@ class ColaModel(nn.Module):
     def segment_frames(self) -> int:
         return self.config.frontend.segment_frames
 
+    def use_bf16(self) -> bool:
+        """Whether inference runs under bf16 autocast (``hear.precision``, and device support)."""
+        mode = self.config.hear.precision
+        if mode == "fp32":
+            return False
+        if self.device.type == "cuda":
+            supported = torch.cuda.is_bf16_supported()
+        else:
+            supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        if mode == "bf16" and not supported:
+            raise ValueError(f"precision='bf16' but {self.device.type} has no bf16 support here")
+        return supported
+
+    def inference_context(self) -> contextlib.AbstractContextManager:
+        """``torch.autocast`` to bf16 where enabled, else a no-op context."""
+        if self.use_bf16():
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
         """Encode ``(n, frames, n_mels)`` log-mel windows into ``(n, D)`` embeddings."""
         return self.encoder(normalize_windows(windows, self.config.frontend.window_norm))
@@ -75,3 +96,55 @@ class ColaModel(nn.Module):
             needed = (n_windows - 1) * hop_frames + seg
             padded = F.pad(logmel.t(), (0, max(0, needed - logmel.shape[0])), value=pad).t()
         return padded.unfold(0, seg, hop_frames)[:n_windows].transpose(1, 2)
+
+    def shared_window_embeddings(self, logmel: torch.Tensor, hop_frames: int) -> torch.Tensor:
+        """Embeddings of windows centred on every ``hop_frames``-th frame, from shared passes.
+
+        Instead of one encoder pass per window, the whole ``(frames, n_mels)`` log-mel goes
+        through the encoder ``hear.timestamp_shifts`` times, each pass shifted by
+        ``32 / shifts`` frames. Interleaving their output columns gives a feature grid every
+        ``32 / shifts`` frames; a window's embedding pools the grid columns that lie inside it
+        (the same pooling the encoder applies to a single window). Long inputs are processed in
+        chunks of ``hear.chunk_frames`` with context margins. Returns ``(n_windows, D)``.
+        """
+        seg, stride = self.segment_frames, self.encoder.stride
+        shifts = self.config.hear.timestamp_shifts
+        step = stride // shifts
+        n_frames = logmel.shape[0]
+        centres = torch.arange(0, n_frames, hop_frames)
+        first = torch.round(centres / step).long()  # first grid column of each window
+        per_window = (seg - stride) // step + 1  # grid columns inside one window
+        grid_len = int(first[-1]) + per_window
+        columns = -(-grid_len // shifts)  # encoder columns per pass
+        # Pass s reads frames [s*step, s*step + columns*stride) of the log-mel padded by half a window.
+        total = (shifts - 1) * step + columns * stride
+        half = seg // 2
+        padded = F.pad(logmel.t(), (half, max(0, total - half - n_frames)), value=self.frontend.pad_value).t()
+        passes = torch.stack([padded[s * step : s * step + columns * stride] for s in range(shifts)])
+        grid = self._column_features(passes)  # (shifts, D, columns)
+        grid = grid.permute(1, 2, 0).reshape(grid.shape[1], -1)[:, :grid_len]  # column j*shifts+s
+        pooled = self.encoder.pool_windows(grid, per_window)  # (grid_len - per_window + 1, D)
+        return pooled[first]
+
+    def _column_features(self, passes: torch.Tensor) -> torch.Tensor:
+        """Frequency-pooled encoder columns ``(batch, D, columns)`` of ``(batch, frames, n_mels)``.
+
+        The squeeze-excitation blocks see a window of ``segment_frames`` around each position
+        (``AudioEncoder.local_context``), as they would in a per-window pass, so each column is
+        local and long inputs can be cut into chunks of ``hear.chunk_frames`` that overlap by a
+        margin; only each chunk's centre columns are kept.
+        """
+        stride = self.encoder.stride
+        n_columns = passes.shape[1] // stride
+        chunk = max(1, self.config.hear.chunk_frames // stride)
+        margin = 8  # columns of context; enough for chunked and whole-input results to agree
+        device = self.device
+        outputs = []
+        with self.encoder.local_context(self.segment_frames):
+            for start in range(0, n_columns, chunk):
+                stop = min(start + chunk, n_columns)
+                lo, hi = max(0, start - margin), min(n_columns, stop + margin)
+                piece = passes[:, lo * stride : hi * stride].to(device)
+                cols = self.encoder.pool_columns(self.encoder.feature_map(piece)).float()
+                outputs.append(cols[:, :, start - lo : start - lo + stop - start].cpu())
+        return torch.cat(outputs, dim=2)
