@@ -1,0 +1,82 @@
+"""Contrastive objectives on encoder embeddings of anchors and positives.
+
+Each objective maps ``(anchors, positives)``, two ``(B, D)`` embedding batches whose
+row ``i`` is a pair, to ``(loss, accuracy)``: accuracy is the fraction of anchors whose
+most similar positive in the batch is their own (chance: 1/B). The heads (projection,
+bilinear matrix) are pretraining-only; export drops them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cola_hear.heads import BilinearSimilarity, CosineSimilarity, ProjectionHead
+from pretrain.config import ObjectiveConfig
+
+
+class SoftmaxContrastive(nn.Module):
+    """COLA: softmax cross-entropy over the B x B similarity matrix, labels ``arange(B)`` (paper eq. 2)."""
+
+    def __init__(self, head: nn.Module, similarity: nn.Module) -> None:
+        super().__init__()
+        self.head = head
+        self.similarity = similarity
+
+    def forward(self, anchors: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(device_type=anchors.device.type, enabled=False):
+            logits = self.similarity(self.head(anchors.float()), self.head(positives.float()))
+        labels = torch.arange(logits.shape[0], device=logits.device)
+        return F.cross_entropy(logits, labels), _accuracy(logits)
+
+
+class TripletObjective(nn.Module):
+    """The triplet-loss baseline: ``max(0, d(a, p) - d(a, n) + margin)`` with cosine distance.
+
+    The negative of anchor ``i`` is another pair's positive: the hardest (most similar)
+    one, or one drawn at random.
+    """
+
+    def __init__(self, head: nn.Module, margin: float = 0.5, negative: str = "hardest") -> None:
+        super().__init__()
+        if negative not in ("hardest", "random"):
+            raise ValueError(f"negative must be 'hardest' or 'random', got {negative!r}")
+        self.head = head
+        self.margin = margin
+        self.negative = negative
+
+    def forward(self, anchors: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(device_type=anchors.device.type, enabled=False):
+            a = F.normalize(self.head(anchors.float()), dim=-1)
+            p = F.normalize(self.head(positives.float()), dim=-1)
+            similarity = a @ p.t()  # (B, B)
+        b = similarity.shape[0]
+        if b < 2:
+            raise ValueError("the triplet loss needs a batch of at least 2 pairs")
+        eye = torch.eye(b, dtype=torch.bool, device=similarity.device)
+        if self.negative == "hardest":
+            negative = similarity.masked_fill(eye, float("-inf")).amax(dim=1)
+        else:
+            rows = torch.arange(b, device=similarity.device)
+            negative = similarity[rows, (rows + torch.randint(1, b, (b,), device=rows.device)) % b]
+        positive = similarity.diagonal()
+        loss = F.relu((1 - positive) - (1 - negative) + self.margin).mean()
+        return loss, _accuracy(similarity)
+
+
+def build_objective(config: ObjectiveConfig, embedding_size: int) -> nn.Module:
+    """The objective named by ``config.name`` with freshly initialised heads."""
+    head = ProjectionHead(embedding_size, config.projection_dim)
+    if config.name == "bilinear":
+        return SoftmaxContrastive(head, BilinearSimilarity(config.projection_dim))
+    if config.name == "cosine":
+        return SoftmaxContrastive(head, CosineSimilarity(config.temperature))
+    if config.name == "triplet":
+        return TripletObjective(head, config.margin, config.negative)
+    raise ValueError(f"unknown objective {config.name!r}")
+
+
+def _accuracy(similarity: torch.Tensor) -> torch.Tensor:
+    labels = torch.arange(similarity.shape[0], device=similarity.device)
+    return (similarity.detach().argmax(dim=1) == labels).float().mean()

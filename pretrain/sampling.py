@@ -1,0 +1,208 @@
+"""Anchor/positive pairs: two random crops of the same clip, as a pure function of (seed, rank, step).
+
+The COLA recipe: a clip is picked, two independent random crops of exactly one model
+window (``segment_frames`` log-mel frames) are cut from it, short clips are zero-padded,
+the whole clip is L2-normalised first, and the positive gets Gaussian noise. The other
+positives of the batch are the distractors. Because every random draw of a batch comes
+from a generator seeded with (seed, rank, step), a resumed run sees exactly the batches
+an uninterrupted run would, and every process of a multi-process run gets its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cola_hear.config import FrontEndConfig
+from pretrain.augment import mix_in, random_gain, spec_masks
+from pretrain.config import AugmentConfig
+from pretrain.pool import AudioPool
+
+
+@dataclass(frozen=True)
+class ClipTable:
+    """Clips to sample from: extents in the pool's samples and the normalisation factor of each."""
+
+    starts: np.ndarray  # int64
+    lengths: np.ndarray  # int64
+    scales: np.ndarray  # float32: multiply samples by this (1 / L2 norm, 1 / peak, or 1)
+
+    def __len__(self) -> int:
+        return int(self.starts.shape[0])
+
+
+@dataclass
+class PairBatch:
+    """One step's input: waveform crops and, when masking is on, the log-mel masks of both views."""
+
+    step: int
+    anchors: torch.Tensor  # (B, crop_samples) float32
+    positives: torch.Tensor  # (B, crop_samples) float32
+    masks: torch.Tensor | None  # (2B, frames, n_mels) bool: anchors then positives
+
+    def pin_memory(self) -> PairBatch:
+        masks = self.masks.pin_memory() if self.masks is not None else None
+        return PairBatch(self.step, self.anchors.pin_memory(), self.positives.pin_memory(), masks)
+
+
+def crop_samples(frontend: FrontEndConfig) -> int:
+    """Samples of a crop that the front end turns into exactly ``segment_frames`` frames (15,200 at 16 kHz)."""
+    return (frontend.segment_frames - 1) * frontend.hop_length
+
+
+def make_clips(pool: AudioPool, clip_seconds: float | None, normalize: str) -> ClipTable:
+    """Split the pool's files into clips (``clip_seconds`` long, or one per file) and normalise each.
+
+    A remainder shorter than half a clip joins the previous clip. ``normalize``: "l2" scales
+    each clip to unit L2 norm (the official recipe), "peak" to unit peak, "none" leaves it.
+    """
+    starts, lengths = [], []
+    size = None if clip_seconds is None else max(1, round(clip_seconds * pool.sample_rate))
+    for offset, length in zip(pool.offsets.tolist(), pool.lengths.tolist(), strict=True):
+        bounds = [0, length]
+        if size is not None and length > size:
+            whole = length // size
+            if length - whole * size < size / 2:  # a short remainder joins the last clip
+                whole -= 1
+            bounds = [k * size for k in range(whole + 1)] + [length]
+        for a, b in itertools.pairwise(bounds):
+            starts.append(offset + a)
+            lengths.append(b - a)
+    starts_arr, lengths_arr = np.array(starts, dtype=np.int64), np.array(lengths, dtype=np.int64)
+    scales = np.ones(len(starts), dtype=np.float32)
+    if normalize != "none":
+        for i, (s, n) in enumerate(zip(starts, lengths, strict=True)):
+            x = np.asarray(pool.samples[s : s + n], dtype=np.float64)
+            norm = float(np.sqrt(np.dot(x, x))) if normalize == "l2" else float(np.abs(x).max())
+            if norm > 0:
+                scales[i] = 1.0 / norm
+    return ClipTable(starts_arr, lengths_arr, scales)
+
+
+class PairSampler:
+    """Makes the batch of any step; ``sampler(step)`` is deterministic given (seed, rank, step)."""
+
+    def __init__(
+        self,
+        pool: AudioPool,
+        clips: ClipTable,
+        frontend: FrontEndConfig,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        noise_std: float = 0.001,
+        augment: AugmentConfig | None = None,
+    ) -> None:
+        if len(clips) == 0:
+            raise ValueError("no clips to sample from")
+        self.samples = pool.samples
+        self.clips = clips
+        self.crop = crop_samples(frontend)
+        self.frames = frontend.segment_frames
+        self.n_mels = frontend.n_mels
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.noise_std = noise_std
+        self.augment = augment or AugmentConfig()
+
+    def __call__(self, step: int) -> PairBatch:
+        rng = np.random.default_rng([self.seed, self.rank, step])
+        n, b = len(self.clips), self.batch_size
+        ids = rng.choice(n, size=b, replace=n < b)  # distinct clips whenever the data allows
+        views = np.stack([self._crops(ids, rng), self._crops(ids, rng)])  # (2, B, crop): anchors, positives
+        noise = rng.standard_normal((b, self.crop), dtype=np.float32) * np.float32(self.noise_std)
+        masks = self._augment(views, ids, rng)
+        views[1] += noise
+        return PairBatch(step, torch.from_numpy(views[0]), torch.from_numpy(views[1]), masks)
+
+    def _crops(self, ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One random crop of each clip in ``ids``, normalised; shorter clips are zero-padded at the end."""
+        lengths = self.clips.lengths[ids]
+        offsets = rng.integers(0, np.maximum(lengths - self.crop, 0) + 1)
+        out = np.zeros((ids.shape[0], self.crop), dtype=np.float32)
+        for i, (clip, offset) in enumerate(zip(ids.tolist(), offsets.tolist(), strict=True)):
+            start = int(self.clips.starts[clip]) + offset
+            count = min(int(self.clips.lengths[clip]), self.crop)
+            out[i, :count] = self.samples[start : start + count]
+            out[i, :count] *= self.clips.scales[clip]
+        return out
+
+    def _augment(self, views: np.ndarray, ids: np.ndarray, rng: np.random.Generator) -> torch.Tensor | None:
+        cfg = self.augment
+        n = len(self.clips)
+        if cfg.mix_prob > 0 and n > 1:
+            chosen = rng.random(views.shape[:2]) < cfg.mix_prob
+            others = (ids[None, :] + rng.integers(1, n, size=views.shape[:2])) % n  # never the clip itself
+            ratios = rng.uniform(0.0, cfg.mix_max_ratio, size=views.shape[:2])
+            other_crops = np.stack([self._crops(others[0], rng), self._crops(others[1], rng)])
+            mix_in(views, other_crops, chosen, ratios)
+        if cfg.gain_db > 0:
+            random_gain(views, rng, cfg.gain_db)
+        if cfg.uses_masks:
+            return torch.from_numpy(spec_masks(rng, 2 * self.batch_size, self.frames, self.n_mels, cfg))
+        return None
+
+
+class Prefetcher:
+    """Makes the batches of steps ``start, start+1, ...`` in a background thread, ``depth`` ahead."""
+
+    def __init__(self, make: Callable[[int], PairBatch], start: int, depth: int = 2, pin: bool = False) -> None:
+        self._make = make
+        self._pin = pin
+        self._next = start
+        self._depth = depth
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if depth > 0:
+            self._thread = threading.Thread(target=self._run, name="pair-sampler", daemon=True)
+            self._thread.start()
+
+    def get(self, step: int) -> PairBatch:
+        """The batch of ``step`` (steps must be asked for in order)."""
+        if step != self._next:
+            raise ValueError(f"batches are made in order: expected step {self._next}, asked for {step}")
+        self._next += 1
+        if self._thread is None:
+            return self._produce(step)
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            while self._thread.is_alive():
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    self._thread.join(timeout=0.05)
+
+    def _produce(self, step: int) -> PairBatch:
+        batch = self._make(step)
+        return batch.pin_memory() if self._pin else batch
+
+    def _run(self) -> None:
+        step = self._next
+        while not self._stop.is_set():
+            try:
+                item: PairBatch | BaseException = self._produce(step)
+            except BaseException as exc:  # handed to the training thread
+                item = exc
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, BaseException):
+                return
+            step += 1

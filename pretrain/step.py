@@ -1,0 +1,94 @@
+"""One training step: both views through the front end and encoder in one fused batch, then the objective."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import numpy as np
+import torch
+from torch import nn
+
+from cola_hear import ColaModel
+from pretrain.augment import apply_masks
+from pretrain.config import OptimConfig, PretrainConfig
+from pretrain.objectives import build_objective
+from pretrain.sampling import PairBatch
+
+log = logging.getLogger(__name__)
+
+
+class PretrainModule(nn.Module):
+    """The ``cola_hear`` model plus the objective's heads; ``forward`` returns ``(loss, accuracy)``."""
+
+    def __init__(self, model: ColaModel, objective: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.objective = objective
+
+    def forward(
+        self, anchors: torch.Tensor, positives: torch.Tensor, masks: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        b = anchors.shape[0]
+        logmel = self.model.frontend(torch.cat([anchors, positives]))  # (2B, frames, mels), float32
+        if masks is not None:
+            logmel = apply_masks(logmel, masks)
+        embeddings = self.model.embed_windows(logmel)
+        return self.objective(embeddings[:b], embeddings[b:])
+
+
+def build_module(config: PretrainConfig) -> PretrainModule:
+    """A freshly initialised model and objective for ``config`` (seed torch first for a fixed init)."""
+    model = ColaModel(config.model_config())
+    return PretrainModule(model, build_objective(config.objective, model.config.embedding_size))
+
+
+def make_optimizer(module: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def use_bf16(amp: str, device: torch.device) -> bool:
+    """Whether to autocast to bfloat16: ``auto`` on CUDA only, ``bf16`` anywhere it is supported."""
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return False
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        if amp == "bf16":
+            raise ValueError(f"train.amp='bf16' but {torch.cuda.get_device_name(device)} does not support bfloat16")
+        log.warning("this GPU does not support bfloat16; training in float32")
+        return False
+    if device.type == "cpu" and not torch.backends.mkldnn.is_available():
+        raise ValueError("train.amp='bf16' on the CPU needs oneDNN (mkldnn), which this torch build lacks")
+    return True
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
+def train_step(
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: PairBatch,
+    device: torch.device,
+    bf16: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward, backward and optimizer update on one batch; returns detached ``(loss, accuracy)``."""
+    anchors = batch.anchors.to(device, non_blocking=True)
+    positives = batch.positives.to(device, non_blocking=True)
+    masks = batch.masks.to(device, non_blocking=True) if batch.masks is not None else None
+    optimizer.zero_grad(set_to_none=True)
+    with autocast(device, bf16):
+        loss, accuracy = module(anchors, positives, masks)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), accuracy.detach()
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """The torch seed of one step (dropout, random triplet negatives): a function of (seed, rank, step)."""
+    return int(np.random.SeedSequence([seed, rank, step, 0x7A]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def to_channels_last(module: nn.Module) -> nn.Module:
+    """Channels-last memory format for the convolutions (faster on CPU and GPU)."""
+    return module.to(memory_format=torch.channels_last)

@@ -1,0 +1,503 @@
+"""The pretraining loop: data, model, Adam, logs, budget, checkpoints, resume, export.
+
+``run_training(config)`` runs in one process, or in every process that ``torchrun``
+starts (each rank samples its own batch; DistributedDataParallel averages gradients;
+rank 0 writes logs, checkpoints and the exported weights). Layout of ``train.out_dir``::
+
+    config.toml          the resolved config of the run
+    data_manifest.json   every file used or skipped, durations, manifest hash
+    log.csv              step, loss, accuracy, lr, pairs_per_s, elapsed_s
+    tensorboard/         the same, when tensorboard is installed
+    checkpoints/         step-NNNNNNNN.pt, the newest ``train.keep_checkpoints``
+    model.safetensors    the exported encoder + front end (cola_hear weights format)
+    summary.json         steps, final loss/accuracy, why the run stopped, skipped files
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import logging
+import math
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from pretrain.atomic import atomic_write_text
+from pretrain.checkpoint import export_weights, latest_checkpoint, list_checkpoints, save_checkpoint
+from pretrain.config import ConfigError, PretrainConfig, dump_toml
+from pretrain.distributed import Distributed, setup_distributed
+from pretrain.metrics_log import MetricsLog
+from pretrain.pool import AudioPool, SkippedFile, build_pool, log_skipped
+from pretrain.sampling import PairSampler, Prefetcher, make_clips
+from pretrain.step import (
+    PretrainModule,
+    build_module,
+    make_optimizer,
+    step_seed,
+    to_channels_last,
+    train_step,
+    use_bf16,
+)
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "model.safetensors"
+CHECKPOINT_DIR = "checkpoints"
+
+# Settings a resumed run may change: they do not alter what is learned from which batch.
+RESUMABLE = {
+    "train": {
+        "max_steps",
+        "max_minutes",
+        "log_every",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "out_dir",
+        "device",
+        "amp",
+        "channels_last",
+        "threads",
+        "progress",
+    },
+    "data": {"folders", "cache", "cache_dir", "decode_workers", "prefetch"},
+}
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. the loss became NaN)."""
+
+
+@dataclass
+class TrainResult:
+    """What a run did. ``module`` is this process's trained model and heads."""
+
+    out_dir: Path
+    start_step: int
+    steps: int
+    stopped_by: str
+    history: list[dict[str, float]]
+    weights: Path | None
+    checkpoint: Path | None
+    skipped: list[SkippedFile]
+    module: PretrainModule
+    data_summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final_loss(self) -> float:
+        return self.history[-1]["loss"] if self.history else math.nan
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.history[-1]["accuracy"] if self.history else math.nan
+
+
+def run_training(config: PretrainConfig, resume: bool = False) -> TrainResult:
+    """Train ``config`` (in this process and, under ``torchrun``, its peers); see the module docstring."""
+    if config.train.max_steps is None and config.train.max_minutes is None:
+        raise ConfigError("no budget: set train.max_steps and/or train.max_minutes (--max-steps/--max-minutes)")
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    dist = setup_distributed(config.train.device)
+    try:
+        return _Trainer(config, dist).run(resume)
+    finally:
+        dist.close()
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``section.key: old -> new`` for every setting that a resumed run may not change."""
+    diffs = []
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section, {}), new.get(section, {})
+        for key in sorted(set(a) | set(b)):
+            if key in RESUMABLE.get(section, set()):
+                continue
+            va, vb = a.get(key), b.get(key)
+            if isinstance(va, list | tuple) and isinstance(vb, list | tuple):
+                va, vb = list(va), list(vb)
+            if va != vb:
+                diffs.append(f"{section}.{key}: {va!r} -> {vb!r}")
+    return diffs
+
+
+class _Trainer:
+    def __init__(self, config: PretrainConfig, dist: Distributed) -> None:
+        self.config = config
+        self.dist = dist
+        self.device = dist.device
+        self.out_dir = Path(config.train.out_dir)
+        self.checkpoints = self.out_dir / CHECKPOINT_DIR
+        self.progress = config.train.progress and dist.is_main
+        self.bf16 = use_bf16(config.train.amp, self.device)
+        self.history: list[dict[str, float]] = []
+        self.elapsed_before = 0.0
+        self.started: float | None = None  # monotonic time the loop started
+        self.stop_requested = False
+        self.git_commit = _git_commit()
+
+    # -- set-up -------------------------------------------------------------------------------------------------
+    def run(self, resume: bool) -> TrainResult:
+        cfg = self.config
+        state = self._find_checkpoint(resume)
+        pool = self._load_data()
+        self.data_summary = pool.summary()
+        torch.manual_seed(cfg.train.seed)
+        module = build_module(cfg)
+        start_step = 0
+        if state is not None:
+            start_step = self._restore_module(module, state, pool)
+        module.to(self.device)
+        if cfg.train.channels_last:
+            to_channels_last(module)
+        optimizer = make_optimizer(module, cfg.optim)
+        if state is not None:
+            optimizer.load_state_dict(state["optimizer"])
+        del state
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.out_dir / "config.toml", dump_toml(cfg))
+            atomic_write_text(self.out_dir / "data_manifest.json", json.dumps(pool.manifest(), indent=1))
+        trained = (
+            DistributedDataParallel(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            if self.dist.enabled
+            else module
+        )
+        log.info(
+            "training %s objective, batch %d x %d process(es), %s%s, from step %d (budget: %s)",
+            cfg.objective.name,
+            cfg.train.batch_size,
+            self.dist.world_size,
+            self.device,
+            ", bf16 autocast" if self.bf16 else "",
+            start_step,
+            _budget_text(cfg),
+        )
+        metrics = (
+            MetricsLog(self.out_dir, resume_step=start_step if start_step else None) if self.dist.is_main else None
+        )
+        try:
+            with self._signals_stop_training():
+                step, stopped_by = self._loop(trained, module, optimizer, pool, start_step, metrics)
+        finally:
+            if metrics is not None:
+                metrics.close()
+        return self._finish(module, optimizer, pool, start_step, step, stopped_by)
+
+    def _find_checkpoint(self, resume: bool) -> dict[str, Any] | None:
+        existing = list_checkpoints(self.checkpoints)
+        if not resume:
+            if existing:
+                raise ConfigError(
+                    f"{self.out_dir} already holds checkpoints of a run; pass --resume to continue it "
+                    "or choose another output folder"
+                )
+            return None
+        found = latest_checkpoint(self.checkpoints)
+        if found is None:
+            log.info("no checkpoint in %s: starting from step 0", self.checkpoints)
+            return None
+        path, state = found
+        diffs = config_differences(state["config"], self.config.to_dict())
+        if diffs:
+            raise ConfigError(f"cannot resume from {path}: the config differs in " + "; ".join(diffs))
+        log.info("resuming from %s (step %d)", path, state["step"])
+        return state
+
+    def _load_data(self) -> AudioPool:
+        data = self.config.data
+        cache_dir = data.cache_dir if data.cache else None
+        if cache_dir is not None and self.dist.enabled and not self.dist.is_local_main:
+            self.dist.barrier()  # wait for local rank 0 to fill the cache
+        pool = build_pool(data.folders, self.config.frontend.sample_rate, cache_dir, data.decode_workers, self.progress)
+        if cache_dir is not None and self.dist.enabled and self.dist.is_local_main:
+            self.dist.barrier()
+        log.info(
+            "data: %d files, %.2f h of audio (manifest %s)",
+            len(pool.names),
+            pool.total_seconds / 3600,
+            pool.manifest_hash[:12],
+        )
+        return pool
+
+    def _restore_module(self, module: PretrainModule, state: dict[str, Any], pool: AudioPool) -> int:
+        module.model.load_state_dict(state["model"])
+        module.objective.load_state_dict(state["objective"])
+        self.elapsed_before = float(state.get("elapsed_s", 0.0))
+        self.history = list(state["provenance"].get("history_tail", []))
+        if state.get("world_size", 1) != self.dist.world_size:
+            log.warning(
+                "the checkpoint was written by %d process(es), this run has %d: batches will differ from "
+                "an uninterrupted run",
+                state.get("world_size", 1),
+                self.dist.world_size,
+            )
+        old_hash = state["provenance"].get("data", {}).get("manifest_sha256")
+        if old_hash and old_hash != pool.manifest_hash:
+            log.warning(
+                "the data changed since the checkpoint (manifest %s -> %s)", old_hash[:12], pool.manifest_hash[:12]
+            )
+        return int(state["step"])
+
+    # -- the loop -----------------------------------------------------------------------------------------------
+    def _loop(
+        self,
+        trained: torch.nn.Module,
+        module: PretrainModule,
+        optimizer: torch.optim.Optimizer,
+        pool: AudioPool,
+        step: int,
+        metrics: MetricsLog | None,
+    ) -> tuple[int, str]:
+        cfg, tc = self.config, self.config.train
+        sampler = PairSampler(
+            pool,
+            make_clips(pool, cfg.data.clip_seconds, cfg.data.normalize),
+            cfg.frontend,
+            tc.batch_size,
+            tc.seed,
+            self.dist.rank,
+            cfg.data.noise_std,
+            cfg.augment,
+        )
+        prefetch = Prefetcher(sampler, step, cfg.data.prefetch, pin=self.device.type == "cuda")
+        self.started = time.monotonic()
+        deadline = self.started + 60 * tc.max_minutes if tc.max_minutes else None
+        window = _Window(self.device, self.started)
+        bar = tqdm(
+            total=tc.max_steps,
+            initial=step,
+            unit="step",
+            desc="pretraining",
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
+        trained.train()
+        stopped_by = "max_steps"
+        try:
+            while True:
+                if tc.max_steps is not None and step >= tc.max_steps:
+                    break
+                out_of_time = deadline is not None and time.monotonic() >= deadline
+                if self.dist.any(out_of_time or self.stop_requested):
+                    stopped_by = "signal" if self.stop_requested else "max_minutes"
+                    break
+                batch = prefetch.get(step)
+                torch.manual_seed(step_seed(tc.seed, self.dist.rank, step))
+                loss, accuracy = train_step(trained, optimizer, batch, self.device, self.bf16)
+                step += 1
+                window.add(loss, accuracy)
+                if step % tc.log_every == 0:
+                    self._log(window, step, optimizer, metrics, bar)
+                if step % tc.checkpoint_every == 0:
+                    self._checkpoint(module, optimizer, pool, step)
+                bar.update(1)
+        finally:
+            prefetch.close()
+            bar.close()
+        if window.steps:
+            self._log(window, step, optimizer, metrics, None)
+        return step, stopped_by
+
+    def _log(
+        self, window: _Window, step: int, optimizer: torch.optim.Optimizer, metrics: MetricsLog | None, bar: tqdm | None
+    ) -> None:
+        loss, accuracy = self.dist.mean(window.sums()).tolist()
+        now = time.monotonic()
+        row = {
+            "step": step,
+            "loss": loss,
+            "accuracy": accuracy,
+            "lr": optimizer.param_groups[0]["lr"],
+            "pairs_per_s": window.steps
+            * self.config.train.batch_size
+            * self.dist.world_size
+            / max(now - window.t0, 1e-9),
+            "elapsed_s": round(self._elapsed(), 3),
+        }
+        window.reset(now)
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"the loss became {loss} at step {step}; lower optim.lr or check the data "
+                f"(checkpoints in {self.checkpoints})"
+            )
+        self.history.append(row)
+        if metrics is not None:
+            metrics.write(row)
+        if self.progress and bar is not None:
+            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{accuracy:.3f}", pairs_s=f"{row['pairs_per_s']:.0f}")
+        elif self.dist.is_main and not self.progress:
+            log.info("step %d: loss %.4f, accuracy %.3f, %.0f pairs/s", step, loss, accuracy, row["pairs_per_s"])
+
+    # -- checkpoints and export ---------------------------------------------------------------------------------
+    def _elapsed(self) -> float:
+        """Training seconds of the run so far, across resumed invocations."""
+        return self.elapsed_before + (time.monotonic() - self.started if self.started is not None else 0.0)
+
+    def _state(
+        self, module: PretrainModule, optimizer: torch.optim.Optimizer, pool: AudioPool, step: int
+    ) -> dict[str, Any]:
+        return {
+            "format": "cola-pretrain-checkpoint-v1",
+            "step": step,
+            "config": self.config.to_dict(),
+            "model": module.model.state_dict(),
+            "objective": module.objective.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "world_size": self.dist.world_size,
+            "elapsed_s": self._elapsed(),
+            "provenance": self._provenance(pool, step),
+        }
+
+    def _checkpoint(
+        self, module: PretrainModule, optimizer: torch.optim.Optimizer, pool: AudioPool, step: int
+    ) -> Path | None:
+        if not self.dist.is_main:
+            return None
+        path = save_checkpoint(
+            self.checkpoints, self._state(module, optimizer, pool, step), keep=self.config.train.keep_checkpoints
+        )
+        log.debug("checkpoint %s", path)
+        return path
+
+    def _provenance(self, pool: AudioPool, step: int) -> dict[str, Any]:
+        cfg = self.config
+        last = self.history[-1] if self.history else {}
+        return {
+            "producer": "cola-pretrain",
+            "objective": cfg.objective.name,
+            "steps": step,
+            "seed": cfg.train.seed,
+            "batch_size": cfg.train.batch_size,
+            "world_size": self.dist.world_size,
+            "pairs_seen": step * cfg.train.batch_size * self.dist.world_size,
+            "final_loss": last.get("loss"),
+            "final_accuracy": last.get("accuracy"),
+            "history_tail": self.history[-5:],
+            "data": pool.summary(),
+            "config": json.loads(json.dumps(cfg.to_dict())),
+            "git_commit": self.git_commit,
+            "torch": torch.__version__,
+            "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
+
+    def _finish(
+        self,
+        module: PretrainModule,
+        optimizer: torch.optim.Optimizer,
+        pool: AudioPool,
+        start_step: int,
+        step: int,
+        stopped_by: str,
+    ) -> TrainResult:
+        weights = checkpoint = None
+        if self.dist.is_main:
+            existing = dict(list_checkpoints(self.checkpoints))
+            state = self._state(module, optimizer, pool, step)
+            checkpoint = existing.get(step) or save_checkpoint(
+                self.checkpoints, state, self.config.train.keep_checkpoints
+            )
+            weights = export_weights(state, self.out_dir / WEIGHTS_FILE)
+            summary = {
+                "steps": step,
+                "start_step": start_step,
+                "stopped_by": stopped_by,
+                "final_loss": state["provenance"]["final_loss"],
+                "final_accuracy": state["provenance"]["final_accuracy"],
+                "weights": str(weights),
+                "checkpoint": str(checkpoint),
+                "data": pool.summary(),
+                "skipped": [{"name": s.name, "reason": s.reason} for s in pool.skipped],
+            }
+            atomic_write_text(self.out_dir / "summary.json", json.dumps(summary, indent=1))
+            log.info("stopped at step %d (%s); weights: %s", step, stopped_by, weights)
+            log_skipped(pool)
+        self.dist.barrier()
+        return TrainResult(
+            self.out_dir,
+            start_step,
+            step,
+            stopped_by,
+            self.history,
+            weights,
+            checkpoint,
+            list(pool.skipped),
+            module,
+            pool.summary(),
+        )
+
+    @contextlib.contextmanager
+    def _signals_stop_training(self) -> Iterator[None]:
+        """SIGINT/SIGTERM end the run after the current step (checkpoint + export); a second one aborts."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            log.warning("%s received: stopping after this step (send it again to abort)", signal.Signals(signum).name)
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+
+class _Window:
+    """Sums of loss and accuracy since the last log row, kept on the device (no sync per step)."""
+
+    def __init__(self, device: torch.device, t0: float) -> None:
+        self.device = device
+        self.reset(t0)
+
+    def reset(self, t0: float) -> None:
+        self.loss = torch.zeros((), device=self.device)
+        self.accuracy = torch.zeros((), device=self.device)
+        self.steps = 0
+        self.t0 = t0
+
+    def add(self, loss: torch.Tensor, accuracy: torch.Tensor) -> None:
+        self.loss += loss.float()
+        self.accuracy += accuracy.float()
+        self.steps += 1
+
+    def sums(self) -> torch.Tensor:
+        return torch.stack([self.loss, self.accuracy]) / max(self.steps, 1)
+
+
+def _budget_text(config: PretrainConfig) -> str:
+    parts = []
+    if config.train.max_steps is not None:
+        parts.append(f"{config.train.max_steps} steps")
+    if config.train.max_minutes is not None:
+        parts.append(f"{config.train.max_minutes:g} min")
+    return " or ".join(parts)
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None

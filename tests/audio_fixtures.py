@@ -1,0 +1,109 @@
+"""Small audio folders written as real files, for tests: distinguishable tone mixtures and broken files.
+
+Every clip of ``write_tone_folder`` is a mixture of a few sine tones whose frequencies
+differ from clip to clip (optionally with a per-class "signature" so that clips of the
+same class share their tones), written as real WAV/FLAC files at assorted sample rates.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+@dataclass(frozen=True)
+class ToneClip:
+    """One written clip: its path, tone frequencies (Hz) and class index."""
+
+    path: Path
+    freqs: tuple[float, ...]
+    label: int
+
+
+def tone_mixture(
+    freqs: tuple[float, ...] | list[float],
+    seconds: float,
+    sample_rate: int,
+    rng: np.random.Generator | None = None,
+    noise: float = 0.0,
+) -> np.ndarray:
+    """Sum of unit sines at ``freqs`` with random phases, peak-normalised to 0.5, plus optional white noise."""
+    rng = rng or np.random.default_rng(0)
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
+    x = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) for f in freqs)
+    x = 0.5 * x / max(np.abs(x).max(), 1e-9)
+    if noise:
+        x = x + noise * rng.standard_normal(x.shape)
+    return x.astype(np.float32)
+
+
+def class_frequencies(label: int, tones: int = 3, low: float = 150.0, high: float = 6000.0) -> tuple[float, ...]:
+    """The tone frequencies of class ``label``: distinct, log-spaced, interleaved so classes do not overlap."""
+    grid = np.geomspace(low, high, 64)
+    step = 64 // tones
+    return tuple(float(grid[(label * 7 + k * step) % 64]) for k in range(tones))
+
+
+def write_tone_folder(
+    root: str | Path,
+    n_classes: int,
+    clips_per_class: int = 1,
+    seconds: float = 2.0,
+    sample_rates: tuple[int, ...] = (16000, 22050, 44100),
+    formats: tuple[str, ...] = ("wav", "flac"),
+    noise: float = 0.0,
+    seed: int = 0,
+    subfolders: bool = True,
+) -> list[ToneClip]:
+    """Write ``n_classes * clips_per_class`` tone-mixture clips under ``root`` and describe them.
+
+    Clip files rotate through ``sample_rates`` and ``formats``; with ``subfolders`` each class
+    gets its own subfolder (exercises recursive scanning).
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    clips = []
+    for label in range(n_classes):
+        freqs = class_frequencies(label)
+        folder = root / f"class{label:02d}" if subfolders else root
+        folder.mkdir(parents=True, exist_ok=True)
+        for j in range(clips_per_class):
+            k = label * clips_per_class + j
+            rate = sample_rates[k % len(sample_rates)]
+            ext = formats[k % len(formats)]
+            path = folder / f"tone{label:02d}_{j:02d}.{ext}"
+            sf.write(path, tone_mixture(freqs, seconds, rate, rng, noise), rate)
+            clips.append(ToneClip(path, freqs, label))
+    return clips
+
+
+def write_bad_files(root: str | Path) -> dict[str, Path]:
+    """Files with audio extensions that cannot be used: empty, not audio, no frames, NaN samples, silent."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    bad = {
+        "empty": root / "empty.wav",
+        "not_audio": root / "notes.wav",
+        "no_frames": root / "no_frames.wav",
+        "nan": root / "nan.wav",
+        "silent": root / "silent.flac",
+    }
+    bad["empty"].write_bytes(b"")
+    bad["not_audio"].write_text("this is a text file, not audio\n" * 20)
+    bad["no_frames"].write_bytes(_wav_header(0))
+    samples = np.full(1600, np.nan, dtype=np.float32)
+    sf.write(bad["nan"], samples, 16000, subtype="FLOAT")
+    sf.write(bad["silent"], np.zeros(16000, dtype=np.float32), 16000)
+    return bad
+
+
+def _wav_header(frames: int, rate: int = 16000) -> bytes:
+    """A valid 16-bit mono PCM WAV header announcing ``frames`` frames (and no data)."""
+    data = frames * 2
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data, b"WAVE", b"fmt ", 16, 1, 1, rate, rate * 2, 2, 16, b"data", data
+    )

@@ -1,0 +1,176 @@
+"""The pretraining data path on real files: scanning, decoding, the cache, clips, pair sampling, augmentations."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from audio_fixtures import write_bad_files, write_tone_folder
+
+from cola_hear import FrontEndConfig
+from cola_hear.frontend import LogMelFrontEnd
+from pretrain.config import AugmentConfig
+from pretrain.manifest import DataError, find_audio_files, manifest_hash
+from pretrain.pool import build_pool
+from pretrain.sampling import PairSampler, Prefetcher, crop_samples, make_clips
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("audio")
+    write_tone_folder(root, n_classes=4, seconds=1.5)
+    sf.write(root / "class00" / "long.wav", 0.1 * np.random.default_rng(0).standard_normal(16000 * 25), 16000)
+    (root / "readme.txt").write_text("not audio, wrong extension: ignored")
+    (root / ".hidden.wav").write_bytes(b"ignored")
+    return root
+
+
+@pytest.fixture(scope="module")
+def pool(folder):
+    return build_pool([folder], 16000, progress=False)
+
+
+def test_scan_is_recursive_sorted_and_filters_extensions(folder, tmp_path):
+    files = find_audio_files([folder])
+    names = [f.name for f in files]
+    assert names == sorted(names) and len(names) == 5
+    assert all(n.startswith("0/class0") for n in names)
+    with pytest.raises(DataError, match="not found"):
+        find_audio_files([tmp_path / "missing"])
+    with pytest.raises(DataError, match="no audio files"):
+        find_audio_files([tmp_path])
+
+
+def test_pool_decodes_to_16k_mono_from_any_rate(pool, folder):
+    assert pool.sample_rate == 16000 and pool.samples.dtype == np.float16
+    seconds = dict(zip(pool.names, pool.lengths / 16000, strict=True))
+    assert seconds["0/class00/long.wav"] == 25.0
+    assert all(s == pytest.approx(1.5, abs=1e-3) for n, s in seconds.items() if "tone" in n)  # 16, 22.05, 44.1 kHz
+    assert pool.summary()["decoded_files"] == 5 and not pool.skipped
+
+
+def test_cache_is_reused_and_rebuilt_when_the_folder_changes(tmp_path, caplog):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    write_tone_folder(data, n_classes=2, seconds=1.0)
+    write_bad_files(data)
+    caplog.set_level(logging.INFO)
+    first = build_pool([data], 16000, cache, progress=False)
+    again = build_pool([data], 16000, cache, progress=False)
+    assert any("cache hit" in r.getMessage() for r in caplog.records)
+    assert isinstance(again.samples, np.memmap) and np.array_equal(first.samples, again.samples)
+    assert len(again.skipped) == 5 and again.manifest_hash == first.manifest_hash
+    write_tone_folder(data / "more", n_classes=1, seconds=1.0)
+    grown = build_pool([data], 16000, cache, progress=False)
+    assert len(grown.names) == 3 and grown.manifest_hash != first.manifest_hash
+    assert len(list(cache.iterdir())) == 2
+
+
+def test_manifest_hash_ignores_location_but_not_content(tmp_path):
+    write_tone_folder(tmp_path / "a", n_classes=2, seconds=1.0)
+    write_tone_folder(tmp_path / "b", n_classes=2, seconds=1.0)
+    assert manifest_hash(find_audio_files([tmp_path / "a"])) == manifest_hash(find_audio_files([tmp_path / "b"]))
+    write_tone_folder(tmp_path / "b", n_classes=2, seconds=1.2)
+    assert manifest_hash(find_audio_files([tmp_path / "a"])) != manifest_hash(find_audio_files([tmp_path / "b"]))
+
+
+def test_clips_split_long_files_and_are_l2_normalised(pool):
+    whole = make_clips(pool, None, "l2")
+    assert len(whole) == 5
+    split = make_clips(pool, 10.0, "l2")
+    long_lengths = sorted(split.lengths[split.lengths > 1.6 * 16000].tolist())
+    assert long_lengths == [5 * 16000, 10 * 16000, 10 * 16000]  # 25 s -> 10 + 10 + 5 (a remainder >= half a clip)
+    for start, length, scale in zip(split.starts, split.lengths, split.scales, strict=True):
+        x = pool.samples[start : start + length].astype(np.float64) * scale
+        assert np.linalg.norm(x) == pytest.approx(1.0, rel=1e-4)
+    peak = make_clips(pool, None, "peak")
+    x = pool.samples[peak.starts[0] : peak.starts[0] + peak.lengths[0]].astype(np.float64) * peak.scales[0]
+    assert np.abs(x).max() == pytest.approx(1.0, rel=1e-4)
+
+
+def test_crops_are_one_model_window():
+    frontend = FrontEndConfig()
+    n = crop_samples(frontend)
+    assert n == 15200
+    assert LogMelFrontEnd(frontend)(torch.zeros(1, n)).shape == (1, 96, 64)
+
+
+def test_batches_are_a_pure_function_of_seed_rank_and_step(pool):
+    clips = make_clips(pool, None, "l2")
+    sampler = PairSampler(pool, clips, FrontEndConfig(), batch_size=4, seed=3, rank=0)
+    a, b = sampler(7), PairSampler(pool, clips, FrontEndConfig(), batch_size=4, seed=3, rank=0)(7)
+    assert torch.equal(a.anchors, b.anchors) and torch.equal(a.positives, b.positives)
+    assert a.anchors.shape == (4, 15200) and a.anchors.dtype == torch.float32
+    assert not torch.equal(sampler(8).anchors, a.anchors)
+    assert not torch.equal(PairSampler(pool, clips, FrontEndConfig(), 4, seed=3, rank=1)(7).anchors, a.anchors)
+    assert not torch.equal(PairSampler(pool, clips, FrontEndConfig(), 4, seed=4, rank=0)(7).anchors, a.anchors)
+
+
+def test_pairs_come_from_the_same_clip_with_noise_on_the_positive(pool):
+    clips = make_clips(pool, None, "none")
+    sampler = PairSampler(pool, clips, FrontEndConfig(), batch_size=5, seed=0, noise_std=0.0)
+    batch = sampler(0)
+    noisy = PairSampler(pool, clips, FrontEndConfig(), batch_size=5, seed=0, noise_std=0.01)(0)
+    torch.testing.assert_close(noisy.anchors, batch.anchors)
+    assert (noisy.positives - batch.positives).std().item() == pytest.approx(0.01, rel=0.05)
+    # each crop is found in exactly one clip, the same one for anchor and positive
+    samples = pool.samples.astype(np.float32)
+    for anchor, positive in zip(batch.anchors.numpy(), batch.positives.numpy(), strict=True):
+        owners = [_owners(samples, clips, crop) for crop in (anchor, positive)]
+        assert owners[0] == owners[1] and len(owners[0]) == 1
+
+
+def test_short_clips_are_zero_padded(tmp_path):
+    sf.write(tmp_path / "short.wav", 0.5 * np.ones(4000, dtype=np.float32), 16000)
+    short_pool = build_pool([tmp_path], 16000, progress=False)
+    clips = make_clips(short_pool, None, "none")
+    batch = PairSampler(short_pool, clips, FrontEndConfig(), batch_size=2, seed=0, noise_std=0.0)(0)
+    assert torch.all(batch.anchors[:, :4000] == 0.5) and torch.all(batch.anchors[:, 4000:] == 0)
+
+
+def test_augmentations_are_off_by_default_and_deterministic(pool):
+    clips = make_clips(pool, None, "l2")
+    plain = PairSampler(pool, clips, FrontEndConfig(), 4, seed=1)(2)
+    assert plain.masks is None
+    cfg = AugmentConfig(
+        gain_db=6, mix_prob=1.0, mix_max_ratio=0.5, time_masks=2, time_mask_frames=10, freq_masks=1, freq_mask_bands=8
+    )
+    aug = PairSampler(pool, clips, FrontEndConfig(), 4, seed=1, augment=cfg)
+    first, again = aug(2), aug(2)
+    assert torch.equal(first.anchors, again.anchors) and torch.equal(first.masks, again.masks)
+    assert not torch.allclose(first.anchors, plain.anchors)
+    assert first.masks.shape == (8, 96, 64) and first.masks.any() and not first.masks.all()
+    frames_hit = first.masks.all(dim=2).sum(dim=1)
+    assert (frames_hit <= 20).all()
+
+
+def test_prefetcher_hands_out_steps_in_order_and_forwards_errors(pool):
+    sampler = PairSampler(pool, make_clips(pool, None, "l2"), FrontEndConfig(), 2, seed=0)
+    prefetch = Prefetcher(sampler, start=5, depth=2)
+    try:
+        assert [prefetch.get(s).step for s in (5, 6, 7)] == [5, 6, 7]
+        assert torch.equal(prefetch.get(8).anchors, sampler(8).anchors)
+        with pytest.raises(ValueError, match="in order"):
+            prefetch.get(3)
+    finally:
+        prefetch.close()
+
+    def broken(step):
+        raise RuntimeError(f"bad step {step}")
+
+    failing = Prefetcher(broken, start=0, depth=1)
+    with pytest.raises(RuntimeError, match="bad step 0"):
+        failing.get(0)
+    failing.close()
+
+
+def _owners(samples: np.ndarray, clips, crop: np.ndarray) -> set[int]:
+    """The clips holding ``crop`` (exact samples; crops of these tests are not noisy or normalised)."""
+    n = int(np.count_nonzero(crop))
+    found = set()
+    for start in np.flatnonzero(samples == crop[0]):
+        if np.array_equal(samples[start : start + n], crop[:n]):
+            found |= {i for i, (s, m) in enumerate(zip(clips.starts, clips.lengths, strict=True)) if s <= start < s + m}
+    return found

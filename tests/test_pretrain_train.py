@@ -1,0 +1,197 @@
+"""End-to-end pretraining on small real audio folders: learning, export, resume, bad files, CLI.
+
+The model is the real EfficientNet-B0; runs stay fast with short crops (32 frames), tiny
+batches and a few dozen steps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from audio_fixtures import write_bad_files, write_tone_folder
+from safetensors.torch import load_file
+
+from cola_hear import get_scene_embeddings, get_timestamp_embeddings, load_model
+from cola_hear.weights import read_config
+from pretrain.checkpoint import list_checkpoints, load_checkpoint
+from pretrain.cli import main as cli_main
+from pretrain.config import ConfigError, load_config
+from pretrain.metrics_log import read_log
+from pretrain.train import run_training
+
+SMALL = {
+    "frontend.segment_frames": 32,
+    "train.batch_size": 8,
+    "train.log_every": 2,
+    "train.progress": False,
+    "data.cache": False,
+}
+
+
+def small_config(data: Path, out: Path, **overrides):
+    return load_config("smoke", {**SMALL, "data.folders": [str(data)], "train.out_dir": str(out), **overrides})
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tones")
+    write_tone_folder(folder, n_classes=8, seconds=2.0)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tones, tmp_path_factory):
+    """A 40-step bilinear run on 8 distinct tone mixtures, batch 8 (chance accuracy 1/8)."""
+    out = tmp_path_factory.mktemp("run")
+    config = small_config(tones, out, **{"train.max_steps": 40, "train.log_every": 5, "train.checkpoint_every": 20})
+    return run_training(config)
+
+
+def test_contrastive_accuracy_rises_well_above_chance(trained):
+    history = trained.history
+    assert trained.steps == 40 and trained.stopped_by == "max_steps"
+    first, last = history[0], history[-1]
+    chance = 1 / 8
+    assert last["accuracy"] >= 4 * chance, history
+    assert last["accuracy"] > first["accuracy"] and last["loss"] < first["loss"], history
+    rows = read_log(trained.out_dir / "log.csv")
+    assert [r["step"] for r in rows] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert rows[-1]["accuracy"] == pytest.approx(last["accuracy"], rel=1e-5)
+    assert all(r["pairs_per_s"] > 0 and r["lr"] == 1e-3 for r in rows)
+
+
+def test_exported_weights_load_with_hear_api_and_carry_provenance(trained):
+    model = load_model(str(trained.weights))
+    assert model.config.frontend.segment_frames == 32
+    audio = 0.1 * torch.randn(2, 16000)
+    scene = get_scene_embeddings(audio, model)
+    emb, ts = get_timestamp_embeddings(audio, model)
+    assert scene.shape == (2, model.scene_embedding_size) == (2, 1280)
+    assert emb.shape[0] == 2 and emb.shape[2] == model.timestamp_embedding_size
+    assert ts.shape == emb.shape[:2]
+    # encoder + front end only: the projection head and bilinear matrix are dropped
+    names = set(load_file(str(trained.weights)))
+    assert names == set(model.state_dict()) and not any(n.startswith(("objective.", "model.")) for n in names)
+    trained_state = trained.module.model.state_dict()
+    assert all(torch.equal(t, trained_state[k].contiguous()) for k, t in load_file(str(trained.weights)).items())
+    provenance = read_config(trained.weights).provenance
+    assert provenance["steps"] == 40 and provenance["seed"] == 0 and provenance["objective"] == "bilinear"
+    assert provenance["data"]["decoded_files"] == 8 and len(provenance["data"]["manifest_sha256"]) == 64
+    assert provenance["final_accuracy"] == pytest.approx(trained.final_accuracy)
+    assert provenance["config"]["frontend"]["segment_frames"] == 32
+
+
+def test_hear_validator_accepts_exported_weights(trained):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "hear-validator"), "cola_hear", "--model", str(trained.weights)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Looks good!" in result.stdout
+
+
+def test_cli_export_writes_fp16_weights(trained, tmp_path):
+    checkpoint = list_checkpoints(trained.out_dir / "checkpoints")[-1][1]
+    target = tmp_path / "half.safetensors"
+    assert cli_main(["export", str(checkpoint), str(target), "--fp16"]) == 0
+    tensors = load_file(str(target))
+    assert tensors["encoder.backbone.conv_stem.weight"].dtype == torch.float16
+    model = load_model(str(target))
+    reference = load_model(str(trained.weights))
+    audio = 0.1 * torch.randn(1, 16000)
+    torch.testing.assert_close(
+        get_scene_embeddings(audio, model), get_scene_embeddings(audio, reference), atol=0.05, rtol=0.05
+    )
+
+
+def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tones, tmp_path):
+    overrides = {"train.checkpoint_every": 2, "train.log_every": 2}
+    straight = run_training(small_config(tones, tmp_path / "straight", **{**overrides, "train.max_steps": 6}))
+
+    out = tmp_path / "resumed"
+    first = run_training(small_config(tones, out, **{**overrides, "train.max_steps": 5}))
+    assert first.steps == 5
+    # Simulate a crash after step 5: its checkpoint is lost (a damaged file in its place),
+    # while log.csv already holds the row of step 5.
+    (out / "checkpoints" / "step-00000005.pt").write_bytes(b"truncated")
+    assert [r["step"] for r in read_log(out / "log.csv")] == [2, 4, 5]
+    resumed = run_training(small_config(tones, out, **{**overrides, "train.max_steps": 6}), resume=True)
+    assert resumed.start_step == 4 and resumed.steps == 6
+
+    a, b = load_file(str(straight.weights)), load_file(str(resumed.weights))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the uninterrupted run"
+    sa = load_checkpoint(straight.checkpoint)
+    sb = load_checkpoint(resumed.checkpoint)
+    assert all(torch.equal(sa["objective"][k], sb["objective"][k]) for k in sa["objective"])
+    rows_a, rows_b = read_log(straight.out_dir / "log.csv"), read_log(out / "log.csv")
+    assert [r["step"] for r in rows_b] == [2, 4, 6]  # the row of the lost step 5 is gone, none is duplicated
+    assert [(r["loss"], r["accuracy"]) for r in rows_a] == [(r["loss"], r["accuracy"]) for r in rows_b]
+
+
+def test_resume_refuses_a_changed_recipe_and_a_fresh_run_refuses_an_used_folder(tones, tmp_path):
+    run_training(small_config(tones, tmp_path, **{"train.max_steps": 1}))
+    with pytest.raises(ConfigError, match="--resume"):
+        run_training(small_config(tones, tmp_path, **{"train.max_steps": 2}))
+    with pytest.raises(ConfigError, match=r"optim\.lr"):
+        run_training(small_config(tones, tmp_path, **{"train.max_steps": 2, "optim.lr": 1e-4}), resume=True)
+
+
+def test_bad_files_are_skipped_reported_and_the_run_finishes(tmp_path, caplog):
+    data = tmp_path / "data"
+    write_tone_folder(data / "good", n_classes=4, seconds=1.5)
+    bad = write_bad_files(data / "bad")
+    caplog.set_level(logging.WARNING)
+    config = small_config(
+        data,
+        tmp_path / "out",
+        **{"train.max_steps": 2, "train.batch_size": 4, "data.cache_dir": str(tmp_path / "cache")},
+    )
+    result = run_training(config)
+    assert result.steps == 2 and result.weights.is_file()
+    skipped = {s.name.rsplit("/", 1)[-1]: s.reason for s in result.skipped}
+    assert set(skipped) == {p.name for p in bad.values()}
+    assert "empty" in skipped["no_frames.wav"] and "NaN" in skipped["nan.wav"] and "silent" in skipped["silent.flac"]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["data"]["skipped_files"] == len(bad) and summary["data"]["decoded_files"] == 4
+    assert any("skipped 5 of 9 files" in r.getMessage() for r in caplog.records)
+    manifest = json.loads((tmp_path / "out" / "data_manifest.json").read_text())
+    assert {s["name"].rsplit("/", 1)[-1] for s in manifest["skipped"]} == set(skipped)
+
+
+def test_cli_trains_with_flags_and_overrides(tones, tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = cli_main(
+        [
+            "--config",
+            "smoke",
+            "--data",
+            str(tones),
+            "--out",
+            str(out),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--no-cache",
+            "--no-progress",
+            "--set",
+            "frontend.segment_frames=32",
+            "--set",
+            "objective.name=cosine",
+        ]
+    )
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["steps"] == 2 and Path(summary["weights"]).is_file()
+    saved = load_config(out / "config.toml")
+    assert saved.objective.name == "cosine" and saved.train.batch_size == 4 and saved.data.cache is False
+    assert cli_main(["--config", "smoke", "--data", str(tones), "--out", str(out), "--set", "train.nope=1"]) == 2
