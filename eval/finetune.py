@@ -1,0 +1,184 @@
+"""Whole-encoder fine-tuning on a scene task: pretrained weights vs the same architecture from random init.
+
+The seed article's experiment. Both starts use one recipe: the encoder plus a
+linear head trained end to end with Adam on random ~1 s log-mel crops of the
+training clips; after each epoch the clip-level validation score (head on the mean
+of the clip's window embeddings, as ``get_scene_embeddings`` computes it) is taken
+and the best epoch's model is scored on the test split. Fine-tuning needs the
+model's internals, so it applies to ``cola_hear`` weights files only.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from cola_hear import ColaModel, load_weights
+from cola_hear.audio_io import load_audio
+from eval.metrics import multi_hot, scene_score
+from eval.probe import ProbeResult
+from eval.tasks import Split, Task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Recipe shared by the pretrained and the random-init runs."""
+
+    epochs: int = 20
+    batch_size: int = 32
+    encoder_lr: float = 1e-4
+    head_lr: float = 1e-3
+    weight_decay: float = 1e-5
+    patience: int = 5  # stop after this many epochs without a better validation score
+    eval_batch_windows: int = 256
+
+
+@dataclass
+class ClipSet:
+    """Log-mels ``(frames, n_mels)`` of clips with their multi-hot targets."""
+
+    logmels: list[torch.Tensor]
+    targets: np.ndarray
+
+
+def finetune_task(
+    weights: str | Path,
+    task: Task,
+    init: str,
+    seeds: list[int],
+    config: FinetuneConfig | None = None,
+    device: str | None = None,
+) -> list[ProbeResult]:
+    """Fine-tune from ``weights`` (``init="pretrained"``) or from a random init with the architecture those
+    weights describe (``init="scratch"``). trainvaltest tasks run every seed; k-fold tasks every fold once."""
+    if task.embedding_type != "scene":
+        raise ValueError(f"fine-tuning handles scene tasks; {task.name} is an {task.embedding_type} task")
+    if init not in ("pretrained", "scratch"):
+        raise ValueError(f"init must be 'pretrained' or 'scratch', got {init!r}")
+    config = config or FinetuneConfig()
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    base = load_weights(weights, device="cpu")
+    clips = {s: _clip_set(task, s, base) for s in task.splits}
+    runs = [(sp, seeds[0]) for sp in task.data_splits()] if task.is_kfold else [
+        (sp, seed) for sp in task.data_splits() for seed in seeds
+    ]
+    results = []
+    for split, seed in runs:
+        model = _start_model(base, init, seed).to(device)
+        result = _train_and_test(model, task, clips, split, seed, config, device)
+        result.chosen["init"] = init
+        log.info("finetune %s %s fold=%s seed=%d: %s", init, task.name, split.name, seed, result.scores)
+        results.append(result)
+    return results
+
+
+def _start_model(base: ColaModel, init: str, seed: int) -> ColaModel:
+    if init == "pretrained":
+        return copy.deepcopy(base)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ColaModel(dataclasses.replace(base.config, provenance={"kind": "random-init", "seed": seed}))
+
+
+def _clip_set(task: Task, split: str, model: ColaModel) -> ClipSet:
+    labels = task.split_labels(split)
+    folder = task.audio_dir(split, model.sample_rate)
+    logmels = []
+    with torch.no_grad():
+        for name in tqdm(labels, desc=f"log-mel {task.name}/{split}", unit="clip", leave=False):
+            audio = torch.from_numpy(load_audio(folder / name, sample_rate=model.sample_rate))
+            logmels.append(model.frontend.long(audio))
+    return ClipSet(logmels, multi_hot(list(labels.values()), task.labels))
+
+
+def _train_and_test(
+    model: ColaModel, task: Task, clips: dict[str, ClipSet], split: Split, seed: int,
+    config: FinetuneConfig, device: str,
+) -> ProbeResult:
+    train = _concat([clips[s] for s in split.train])
+    valid = _concat([clips[s] for s in split.valid])
+    test = _concat([clips[s] for s in split.test])
+    multilabel = task.prediction_type == "multilabel"
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        head = nn.Linear(model.config.embedding_size, len(task.labels)).to(device)
+    opt = torch.optim.Adam(
+        [
+            {"params": model.encoder.parameters(), "lr": config.encoder_lr},
+            {"params": head.parameters(), "lr": config.head_lr},
+        ],
+        weight_decay=config.weight_decay,
+    )
+    targets = torch.from_numpy(train.targets)
+    best = (-np.inf, 0, copy.deepcopy(model.encoder.state_dict()), copy.deepcopy(head.state_dict()))
+    stale = 0
+    for epoch in tqdm(range(1, config.epochs + 1), desc=f"finetune {task.name} seed {seed}", unit="epoch", leave=False):
+        model.train()
+        head.train()
+        order = torch.randperm(len(train.logmels), generator=gen)
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start : start + config.batch_size].tolist()
+            windows = torch.stack([_random_crop(train.logmels[i], model, gen) for i in idx]).to(device)
+            logits = head(model.embed_windows(windows))
+            y = targets[idx].to(device)
+            loss = F.binary_cross_entropy_with_logits(logits, y) if multilabel else F.cross_entropy(logits, y.argmax(1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        score = scene_score(task.primary_metric, _predict(model, head, valid, multilabel, config, device),
+                            valid.targets, task.labels)
+        if np.isfinite(score) and score > best[0]:
+            best = (score, epoch, copy.deepcopy(model.encoder.state_dict()), copy.deepcopy(head.state_dict()))
+            stale = 0
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    valid_score, best_epoch, encoder_state, head_state = best
+    model.encoder.load_state_dict(encoder_state)
+    head.load_state_dict(head_state)
+    probs = _predict(model, head, test, multilabel, config, device)
+    scores = {m: scene_score(m, probs, test.targets, task.labels) for m in task.evaluation}
+    chosen = {"epoch": best_epoch, "valid_score": float(valid_score), "encoder_lr": config.encoder_lr}
+    return ProbeResult(task.name, split.name, seed, scores, len(train.logmels), len(test.logmels), chosen)
+
+
+def _random_crop(logmel: torch.Tensor, model: ColaModel, gen: torch.Generator) -> torch.Tensor:
+    seg = model.segment_frames
+    if logmel.shape[0] <= seg:
+        return F.pad(logmel.t(), (0, seg - logmel.shape[0]), value=model.frontend.pad_value).t()
+    start = int(torch.randint(0, logmel.shape[0] - seg + 1, (1,), generator=gen))
+    return logmel[start : start + seg]
+
+
+@torch.no_grad()
+def _predict(model: ColaModel, head: nn.Linear, clips: ClipSet, multilabel: bool, config: FinetuneConfig,
+             device: str) -> np.ndarray:
+    """Clip probabilities from the head on the mean window embedding (non-overlapping windows)."""
+    model.eval()
+    head.eval()
+    seg = model.segment_frames
+    out = []
+    for logmel in clips.logmels:
+        windows = model.sliding_windows(logmel, seg, centred=False)
+        emb = torch.cat([model.embed_windows(windows[i : i + config.eval_batch_windows].to(device).contiguous())
+                         for i in range(0, len(windows), config.eval_batch_windows)]).mean(dim=0)
+        logits = head(emb)
+        out.append((torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=-1)).float().cpu().numpy())
+    return np.stack(out)
+
+
+def _concat(sets: list[ClipSet]) -> ClipSet:
+    return ClipSet([m for s in sets for m in s.logmels], np.concatenate([s.targets for s in sets]))

@@ -1,0 +1,341 @@
+"""Regenerate ``results/README.md`` and its plots from the result CSVs.
+
+Tables show each task's primary metric, mean +- std over seeds/folds, in points
+(percent) where the metric is a rate. The suite average is the mean over tasks;
+its +- is the propagated spread, sqrt(sum of per-task variances) / n_tasks. A
+model "wins" a comparison when its mean is higher by more than the combined
+spread sqrt(std_a^2 + std_b^2); every verdict in the text is computed here.
+Nothing date-dependent is written, so the same CSVs give the same files.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eval.metrics import higher_is_better
+from eval.results import DEFAULT_RESULTS_DIR, ResultRow, csv_path, read_rows
+
+log = logging.getLogger(__name__)
+
+PERCENT_METRICS = ("top1_acc", "pitch_acc", "chroma_acc", "mAP", "aucroc")
+PROTOCOL_TITLES = {
+    "linear_probe": "Linear probe (COLA protocol)",
+    "hear": "HEAR protocol (heareval shallow MLP)",
+    "finetune": "Fine-tuning (whole encoder)",
+}
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """A claim of the paper: ``better`` beats ``worse`` under ``protocol`` by about ``paper_points``."""
+
+    title: str
+    protocol: str
+    better: str
+    worse: str
+    paper_points: float
+
+
+DEFAULT_ABLATIONS = (
+    Ablation("bilinear vs cosine similarity", "linear_probe", "cola", "cola-cosine", 7.0),
+    Ablation("COLA vs triplet loss", "linear_probe", "cola", "triplet", 20.0),
+    Ablation("fine-tuning: COLA-pretrained vs from scratch", "finetune", "cola", "scratch", 1.2),
+)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    results_dir: Path = DEFAULT_RESULTS_DIR
+    main_model: str = "cola"
+    baselines: tuple[str, ...] = ("random-init", "logmel-stats")
+    ablations: tuple[Ablation, ...] = DEFAULT_ABLATIONS
+    pretrain_logs: str = "pretrain/*.csv"  # glob under results_dir; columns step, loss, acc
+    extra_text: dict[str, str] = field(default_factory=dict)
+
+
+def is_percent(metric: str) -> bool:
+    return metric in PERCENT_METRICS or metric.endswith("_fms")
+
+
+def load_rows(results_dir: Path, protocol: str) -> pd.DataFrame:
+    """Primary-metric rows of one protocol; a re-run (same task, model, seed, fold, metric) replaces the older row."""
+    path = csv_path(protocol, results_dir)
+    if not path.exists():
+        return pd.DataFrame(columns=ResultRow.columns())
+    df = pd.DataFrame([r.__dict__ for r in read_rows(path)])
+    if df.empty:
+        return df
+    df = df[df["primary"]]
+    return df.drop_duplicates(subset=["task", "model", "seed", "fold", "metric"], keep="last").reset_index(drop=True)
+
+
+def summarize(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, model): metric, mean and std (in display units: points for rates), number of runs."""
+    if rows.empty:
+        return pd.DataFrame(columns=["task", "model", "metric", "mean", "std", "n"])
+    out = []
+    for (task, model), group in rows.groupby(["task", "model"], sort=True):
+        metric = group["metric"].iloc[0]
+        values = group["score"].to_numpy(dtype=float) * (100.0 if is_percent(metric) else 1.0)
+        values = values[np.isfinite(values)]
+        out.append({
+            "task": task, "model": model, "metric": metric,
+            "mean": float(values.mean()) if len(values) else math.nan,
+            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "n": len(values),
+        })
+    return pd.DataFrame(out)
+
+
+def suite_average(summary: pd.DataFrame, model: str, tasks: list[str] | None = None) -> tuple[float, float, int]:
+    """Mean over tasks of a model's per-task means (rate metrics only), propagated std, number of tasks."""
+    s = summary[(summary["model"] == model) & summary["metric"].map(is_percent) & summary["mean"].notna()]
+    if tasks is not None:
+        s = s[s["task"].isin(tasks)]
+    if s.empty:
+        return math.nan, math.nan, 0
+    return float(s["mean"].mean()), float(np.sqrt((s["std"] ** 2).sum()) / len(s)), len(s)
+
+
+def compare(summary: pd.DataFrame, a: str, b: str) -> dict[str, object]:
+    """``a`` vs ``b`` per task and on the suite average over the tasks both have."""
+    sa = summary[summary["model"] == a].set_index("task")
+    sb = summary[summary["model"] == b].set_index("task")
+    common = sorted(set(sa.index) & set(sb.index))
+    wins, losses, ties = [], [], []
+    for task in common:
+        sign = 1.0 if higher_is_better(sa.loc[task, "metric"]) else -1.0
+        diff = sign * (sa.loc[task, "mean"] - sb.loc[task, "mean"])
+        spread = math.hypot(sa.loc[task, "std"], sb.loc[task, "std"])
+        (wins if diff > spread else losses if diff < -spread else ties).append(task)
+    mean_a, std_a, n = suite_average(summary, a, common)
+    mean_b, std_b, _ = suite_average(summary, b, common)
+    return {
+        "common": common, "wins": wins, "losses": losses, "ties": ties, "n_avg": n,
+        "avg_a": mean_a, "avg_b": mean_b, "diff": mean_a - mean_b, "spread": math.hypot(std_a, std_b),
+    }
+
+
+def verdict(diff: float, spread: float) -> str:
+    if math.isnan(diff):
+        return "no common tasks"
+    if diff > spread:
+        return "wins"
+    if diff < -spread:
+        return "loses"
+    return "tie within the spread"
+
+
+def model_order(summary: pd.DataFrame, config: ReportConfig) -> list[str]:
+    present = sorted(set(summary["model"]))
+    first = [m for m in (config.main_model, *config.baselines) if m in present]
+    return first + [m for m in present if m not in first]
+
+
+def results_table(summary: pd.DataFrame, models: list[str]) -> str:
+    """Markdown table: one row per task, one column per model, plus the suite average."""
+    tasks = sorted(set(summary["task"]))
+    cells = {(r.task, r.model): r for r in summary.itertuples()}
+    lines = ["| task | metric | " + " | ".join(f"`{m}`" for m in models) + " |",
+             "|---|---|" + "---:|" * len(models)]
+    for task in tasks:
+        metric = next(cells[(task, m)].metric for m in models if (task, m) in cells)
+        row = [_cell(cells.get((task, m))) for m in models]
+        lines.append(f"| {task} | {metric}{' (x100)' if is_percent(metric) else ''} | " + " | ".join(row) + " |")
+    rate_tasks = [t for t in tasks if is_percent(next(cells[(t, m)].metric for m in models if (t, m) in cells))]
+    averages = []
+    for m in models:
+        mean, std, n = suite_average(summary, m)
+        note = "" if n == len(rate_tasks) else f" ({n}/{len(rate_tasks)} tasks)"
+        averages.append("–" if not n else f"**{mean:.1f} ± {std:.1f}**{note}")
+    lines.append("| **suite average** | points | " + " | ".join(averages) + " |")
+    return "\n".join(lines)
+
+
+def _cell(r: object | None) -> str:
+    if r is None or math.isnan(r.mean):  # type: ignore[attr-defined]
+        return "–"
+    digits = 1 if is_percent(r.metric) else 3  # type: ignore[attr-defined]
+    text = f"{r.mean:.{digits}f}"  # type: ignore[attr-defined]
+    if r.n > 1:  # type: ignore[attr-defined]
+        text += f" ± {r.std:.{digits}f}"  # type: ignore[attr-defined]
+    return text
+
+
+def wins_losses_text(summary: pd.DataFrame, main: str, others: list[str]) -> list[str]:
+    """One plain sentence per comparison of ``main`` against another model, computed from the table."""
+    lines = []
+    for other in others:
+        c = compare(summary, main, other)
+        if not c["common"]:
+            continue
+        parts = [f"`{main}` vs `{other}`: "]
+        parts.append(f"wins on {len(c['wins'])} task(s){_names(c['wins'])}, ")
+        parts.append(f"loses on {len(c['losses'])}{_names(c['losses'])}, ")
+        parts.append(f"ties within the seed spread on {len(c['ties'])}{_names(c['ties'])}.")
+        if c["n_avg"]:
+            parts.append(
+                f" Suite average over {c['n_avg']} common task(s): {c['avg_a']:.1f} vs {c['avg_b']:.1f} "
+                f"({c['diff']:+.1f} points, spread {c['spread']:.1f}): **`{main}` {verdict(c['diff'], c['spread'])}**."
+            )
+        lines.append("- " + "".join(parts))
+    return lines
+
+
+def ablation_table(tables: dict[str, pd.DataFrame], ablations: tuple[Ablation, ...]) -> str:
+    lines = ["| comparison | protocol | paper | measured (suite average) | verdict |", "|---|---|---:|---:|---|"]
+    for ab in ablations:
+        summary = tables.get(ab.protocol)
+        c = compare(summary, ab.better, ab.worse) if summary is not None and not summary.empty else None
+        if not c or not c["n_avg"]:
+            measured, result = "not run", f"needs rows for `{ab.better}` and `{ab.worse}`"
+        else:
+            measured = f"{c['diff']:+.1f} ± {c['spread']:.1f} ({c['n_avg']} tasks)"
+            v = verdict(c["diff"], c["spread"])
+            result = {"wins": "same direction as the paper", "loses": "opposite of the paper"}.get(v, v)
+        lines.append(
+            f"| `{ab.better}` vs `{ab.worse}` ({ab.title}) | {ab.protocol} | +{ab.paper_points:.1f} "
+            f"| {measured} | {result} |"
+        )
+    return "\n".join(lines)
+
+
+def models_table(results_dir: Path) -> str:
+    """Which module and weights file (checksum) each model name stands for."""
+    seen: dict[str, set[tuple[str, str]]] = {}
+    for protocol in PROTOCOL_TITLES:
+        path = csv_path(protocol, results_dir)
+        if path.exists():
+            for r in read_rows(path):
+                seen.setdefault(r.model, set()).add((r.module, r.weights_sha256[:12]))
+    lines = ["| model | module | weights sha256 (first 12) |", "|---|---|---|"]
+    for model in sorted(seen):
+        for module, sha in sorted(seen[model]):
+            lines.append(f"| `{model}` | `{module}` | {sha} |")
+    return "\n".join(lines)
+
+
+def plot_tasks(summary: pd.DataFrame, models: list[str], path: Path, title: str) -> Path:
+    """Grouped bars per task (and the suite average) with std error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted(set(summary["task"]))
+    groups = [*tasks, "suite average"]
+    width = 0.8 / max(1, len(models))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(groups) * max(1, len(models)) ** 0.5 + 2), 4.5))
+    for i, model in enumerate(models):
+        means, stds = [], []
+        for task in tasks:
+            r = summary[(summary["task"] == task) & (summary["model"] == model)]
+            means.append(float(r["mean"].iloc[0]) if len(r) else np.nan)
+            stds.append(float(r["std"].iloc[0]) if len(r) else 0.0)
+        mean, std, _ = suite_average(summary, model)
+        means.append(mean)
+        stds.append(std)
+        x = np.arange(len(groups)) + (i - (len(models) - 1) / 2) * width
+        ax.bar(x, means, width, yerr=stds, capsize=2, label=model)
+    ax.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right")
+    ax.set_ylabel("primary metric (points)")
+    ax.set_title(title)
+    ax.legend(fontsize="small", ncols=min(4, len(models)))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def plot_pretraining(logs: list[Path], path: Path) -> Path | None:
+    """Loss and accuracy against step from pretraining CSV logs (columns step, loss, acc)."""
+    curves = []
+    for log_path in logs:
+        df = pd.read_csv(log_path)
+        missing = {"step", "loss"} - set(df.columns)
+        if missing:
+            log.warning("%s: not a pretraining log (missing %s); skipped", log_path, sorted(missing))
+            continue
+        curves.append((log_path.stem, df))
+    if not curves:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, df in curves:
+        ax_loss.plot(df["step"], df["loss"], label=name)
+        if "acc" in df.columns:
+            ax_acc.plot(df["step"], df["acc"], label=name)
+    ax_loss.set(xlabel="step", ylabel="contrastive loss", title="pretraining loss")
+    ax_acc.set(xlabel="step", ylabel="in-batch accuracy", title="pretraining accuracy")
+    ax_loss.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def generate_report(config: ReportConfig | None = None) -> Path:
+    """Write ``README.md`` and the PNG plots into ``config.results_dir``; returns the README path."""
+    config = config or ReportConfig()
+    out_dir = Path(config.results_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables = {p: summarize(load_rows(out_dir, p)) for p in PROTOCOL_TITLES}
+    md = [
+        "# Results",
+        "",
+        "Generated by `cola-eval report` from the CSV files in this folder (one row per task, model, "
+        "seed or fold, metric); do not edit by hand. Scores are each task's primary metric, mean ± std over "
+        "seeds (train/valid/test tasks) or folds (k-fold tasks), in points for rates. The suite average is "
+        "the mean over tasks with its propagated spread; a model *wins* a comparison when it is ahead by more "
+        "than the combined spread.",
+        "",
+        "## Models",
+        "",
+        models_table(out_dir),
+    ]
+    for protocol, title in PROTOCOL_TITLES.items():
+        summary = tables[protocol]
+        md += ["", f"## {title}", ""]
+        if config.extra_text.get(protocol):
+            md += [config.extra_text[protocol], ""]
+        if summary.empty:
+            md.append(f"No rows yet in `{protocol}.csv`.")
+            continue
+        models = model_order(summary, config)
+        md.append(results_table(summary, models))
+        png = plot_tasks(summary, models, out_dir / f"{protocol}.png", title)
+        md += ["", f"![{title}]({png.name})", ""]
+        main = config.main_model if config.main_model in models else None
+        if main:
+            md += wins_losses_text(summary, main, [m for m in models if m != main])
+        else:
+            md.append(f"(no rows for the main model `{config.main_model}` yet)")
+    md += ["", "## Ablations against the paper's claims", "", ablation_table(tables, config.ablations)]
+    logs = sorted(out_dir.glob(config.pretrain_logs))
+    png = plot_pretraining(logs, out_dir / "pretraining.png") if logs else None
+    md += ["", "## Pretraining curve", ""]
+    md.append(f"![pretraining loss and accuracy]({png.name})" if png else
+              f"No pretraining log yet (`{config.pretrain_logs}` with columns step, loss, acc).")
+    readme = out_dir / "README.md"
+    tmp = readme.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(md) + "\n")
+    tmp.replace(readme)
+    log.info("wrote %s", readme)
+    return readme
+
+
+def _names(tasks: list[str], limit: int = 8) -> str:
+    if not tasks:
+        return ""
+    shown = ", ".join(tasks[:limit]) + (f" and {len(tasks) - limit} more" if len(tasks) > limit else "")
+    return f" ({shown})"

@@ -1,0 +1,88 @@
+"""One runner for every model and every task: linear-probe evaluation of a HEAR module on a tasks folder."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from eval.embeddings import EmbeddingCache, task_embeddings
+from eval.linear import LinearConfig
+from eval.modules import HearModel, ModuleSpec
+from eval.probe import ProbeResult, probe_task
+from eval.results import DEFAULT_RESULTS_DIR, REPO_ROOT, ResultRow, append_rows, run_context
+from eval.tasks import Task, find_tasks
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE_DIR = REPO_ROOT / "runs" / "eval" / "cache"
+
+
+def run_linear_probe(
+    spec: ModuleSpec,
+    tasks_dir: str | Path,
+    task_names: list[str] | None = None,
+    seeds: int = 3,
+    cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
+    results_dir: str | Path | None = DEFAULT_RESULTS_DIR,
+    config: LinearConfig | None = None,
+    batch_seconds: float = 120.0,
+) -> list[ResultRow]:
+    """Embed every task (cached), probe it, append its rows to ``results_dir/linear_probe.csv``.
+
+    ``results_dir=None`` writes nothing; ``cache_dir=None`` disables the cache.
+    """
+    tasks = find_tasks(tasks_dir, task_names)
+    model = HearModel(spec)
+    cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
+    rows: list[ResultRow] = []
+    for task in tqdm(tasks, desc=f"linear probe {spec.display_name}", unit="task"):
+        start = time.perf_counter()
+        embeddings = task_embeddings(model, task, cache, batch_seconds)
+        results = probe_task(task, embeddings, list(range(seeds)), config)
+        task_rows = probe_rows(results, task, spec, model.weights_checksum)
+        if results_dir is not None:
+            append_rows(task_rows, results_dir)
+        rows += task_rows
+        log.info(
+            "%s: %s %s = %s in %.1f s (%s)",
+            spec.display_name, task.name, task.primary_metric,
+            _mean_std([r.scores[task.primary_metric] for r in results]),
+            time.perf_counter() - start, "cached embeddings" if embeddings.from_cache else "embeddings computed",
+        )
+    return rows
+
+
+def probe_rows(
+    results: list[ProbeResult], task: Task, spec: ModuleSpec, weights_sha256: str, protocol: str = "linear_probe"
+) -> list[ResultRow]:
+    """Result rows (one per metric) of probe or fine-tuning results."""
+    context = run_context()
+    return [
+        ResultRow(
+            protocol=protocol,
+            task=task.name,
+            model=spec.display_name,
+            module=spec.module,
+            weights_sha256=weights_sha256,
+            seed=r.seed,
+            fold=r.fold,
+            metric=metric,
+            score=score,
+            primary=metric == task.primary_metric,
+            n_train=r.n_train,
+            n_test=r.n_test,
+            details=" ".join(f"{k}={v}" for k, v in r.chosen.items()),
+            **context,
+        )
+        for r in results
+        for metric, score in r.scores.items()
+    ]
+
+
+def _mean_std(values: list[float]) -> str:
+    import numpy as np
+
+    return f"{np.mean(values):.4f} +- {np.std(values, ddof=1) if len(values) > 1 else 0.0:.4f}"
