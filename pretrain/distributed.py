@@ -52,6 +52,16 @@ class Distributed:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item() > 0)
 
+    def broadcast_buffers(self, module: torch.nn.Module) -> None:
+        """Copy rank 0's buffers (BatchNorm running statistics) to every process.
+
+        DistributedDataParallel sends them at the start of each forward pass, so after the
+        last step each rank still holds the statistics of its own last batch.
+        """
+        if self.enabled:
+            for buffer in module.buffers():
+                dist.broadcast(buffer.data, src=0)
+
     def close(self) -> None:
         if self.owns_group and dist.is_initialized():
             dist.destroy_process_group()

@@ -34,7 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from pretrain.atomic import atomic_write_text
-from pretrain.checkpoint import export_weights, latest_checkpoint, list_checkpoints, save_checkpoint
+from pretrain.checkpoint import CheckpointError, export_weights, latest_checkpoint, list_checkpoints, save_checkpoint
 from pretrain.config import ConfigError, PretrainConfig, dump_toml
 from pretrain.distributed import Distributed, setup_distributed
 from pretrain.metrics_log import MetricsLog
@@ -204,6 +204,8 @@ class _Trainer:
                 )
             return None
         found = latest_checkpoint(self.checkpoints)
+        if found is None and existing:
+            raise CheckpointError(f"none of the {len(existing)} checkpoints in {self.checkpoints} can be read")
         if found is None:
             log.info("no checkpoint in %s: starting from step 0", self.checkpoints)
             return None
@@ -373,7 +375,7 @@ class _Trainer:
     def _provenance(self, pool: AudioPool, step: int) -> dict[str, Any]:
         cfg = self.config
         last = self.history[-1] if self.history else {}
-        return {
+        provenance = {
             "producer": "cola-pretrain",
             "objective": cfg.objective.name,
             "steps": step,
@@ -385,11 +387,12 @@ class _Trainer:
             "final_accuracy": last.get("accuracy"),
             "history_tail": self.history[-5:],
             "data": pool.summary(),
-            "config": json.loads(json.dumps(cfg.to_dict())),
+            "config": cfg.to_dict(),
             "git_commit": self.git_commit,
-            "torch": torch.__version__,
+            "torch": str(torch.__version__),
             "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
+        return json.loads(json.dumps(provenance))  # plain JSON types only (weights metadata, weights_only loading)
 
     def _finish(
         self,
@@ -401,6 +404,7 @@ class _Trainer:
         stopped_by: str,
     ) -> TrainResult:
         weights = checkpoint = None
+        self.dist.broadcast_buffers(module)
         if self.dist.is_main:
             existing = dict(list_checkpoints(self.checkpoints))
             state = self._state(module, optimizer, pool, step)

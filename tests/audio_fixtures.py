@@ -41,11 +41,17 @@ def tone_mixture(
     return x.astype(np.float32)
 
 
-def class_frequencies(label: int, tones: int = 3, low: float = 150.0, high: float = 6000.0) -> tuple[float, ...]:
-    """The tone frequencies of class ``label``: distinct, log-spaced, interleaved so classes do not overlap."""
-    grid = np.geomspace(low, high, 64)
-    step = 64 // tones
-    return tuple(float(grid[(label * 7 + k * step) % 64]) for k in range(tones))
+def class_frequencies(label: int, tones: int = 3, low: float = 100.0, high: float = 7000.0) -> tuple[float, ...]:
+    """The tone frequencies of class ``label`` (sorted).
+
+    Tones come from a fixed shuffle of 96 log-spaced frequencies, ``tones`` per class, so the
+    first ``96 // tones`` classes share no tone and neighbouring labels are not near in pitch.
+    """
+    grid = np.geomspace(low, high, 96)
+    per_round = len(grid) // tones
+    order = np.random.default_rng(1234 + label // per_round).permutation(len(grid))
+    k = (label % per_round) * tones
+    return tuple(sorted(float(f) for f in grid[order[k : k + tones]]))
 
 
 def write_tone_folder(

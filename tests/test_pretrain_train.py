@@ -47,21 +47,21 @@ def tones(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(tones, tmp_path_factory):
-    """A 40-step bilinear run on 8 distinct tone mixtures, batch 8 (chance accuracy 1/8)."""
+    """A 60-step run of the default (bilinear) objective on 8 distinct tone mixtures, batch 8 (chance: 1/8)."""
     out = tmp_path_factory.mktemp("run")
-    config = small_config(tones, out, **{"train.max_steps": 40, "train.log_every": 5, "train.checkpoint_every": 20})
+    config = small_config(tones, out, **{"train.max_steps": 60, "train.log_every": 10, "train.checkpoint_every": 30})
     return run_training(config)
 
 
 def test_contrastive_accuracy_rises_well_above_chance(trained):
     history = trained.history
-    assert trained.steps == 40 and trained.stopped_by == "max_steps"
+    assert trained.steps == 60 and trained.stopped_by == "max_steps"
     first, last = history[0], history[-1]
     chance = 1 / 8
-    assert last["accuracy"] >= 4 * chance, history
-    assert last["accuracy"] > first["accuracy"] and last["loss"] < first["loss"], history
+    assert last["accuracy"] >= 3 * chance, history
+    assert last["accuracy"] >= first["accuracy"] + 0.15 and last["loss"] < first["loss"] / 2, history
     rows = read_log(trained.out_dir / "log.csv")
-    assert [r["step"] for r in rows] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert [r["step"] for r in rows] == [10, 20, 30, 40, 50, 60]
     assert rows[-1]["accuracy"] == pytest.approx(last["accuracy"], rel=1e-5)
     assert all(r["pairs_per_s"] > 0 and r["lr"] == 1e-3 for r in rows)
 
@@ -81,7 +81,7 @@ def test_exported_weights_load_with_hear_api_and_carry_provenance(trained):
     trained_state = trained.module.model.state_dict()
     assert all(torch.equal(t, trained_state[k].contiguous()) for k, t in load_file(str(trained.weights)).items())
     provenance = read_config(trained.weights).provenance
-    assert provenance["steps"] == 40 and provenance["seed"] == 0 and provenance["objective"] == "bilinear"
+    assert provenance["steps"] == 60 and provenance["seed"] == 0 and provenance["objective"] == "bilinear"
     assert provenance["data"]["decoded_files"] == 8 and len(provenance["data"]["manifest_sha256"]) == 64
     assert provenance["final_accuracy"] == pytest.approx(trained.final_accuracy)
     assert provenance["config"]["frontend"]["segment_frames"] == 32
@@ -102,14 +102,11 @@ def test_cli_export_writes_fp16_weights(trained, tmp_path):
     checkpoint = list_checkpoints(trained.out_dir / "checkpoints")[-1][1]
     target = tmp_path / "half.safetensors"
     assert cli_main(["export", str(checkpoint), str(target), "--fp16"]) == 0
-    tensors = load_file(str(target))
-    assert tensors["encoder.backbone.conv_stem.weight"].dtype == torch.float16
-    model = load_model(str(target))
-    reference = load_model(str(trained.weights))
-    audio = 0.1 * torch.randn(1, 16000)
-    torch.testing.assert_close(
-        get_scene_embeddings(audio, model), get_scene_embeddings(audio, reference), atol=0.05, rtol=0.05
-    )
+    half, full = load_file(str(target)), load_file(str(trained.weights))
+    assert half.keys() == full.keys()
+    assert all(torch.equal(half[k], full[k].half() if full[k].is_floating_point() else full[k]) for k in full)
+    scene = get_scene_embeddings(0.1 * torch.randn(1, 16000), load_model(str(target)))
+    assert scene.shape == (1, 1280) and torch.isfinite(scene).all()
 
 
 def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tones, tmp_path):
@@ -146,6 +143,7 @@ def test_resume_refuses_a_changed_recipe_and_a_fresh_run_refuses_an_used_folder(
 
 
 def test_bad_files_are_skipped_reported_and_the_run_finishes(tmp_path, caplog):
+    """(Also runs the triplet objective end to end.)"""
     data = tmp_path / "data"
     write_tone_folder(data / "good", n_classes=4, seconds=1.5)
     bad = write_bad_files(data / "bad")
@@ -153,7 +151,12 @@ def test_bad_files_are_skipped_reported_and_the_run_finishes(tmp_path, caplog):
     config = small_config(
         data,
         tmp_path / "out",
-        **{"train.max_steps": 2, "train.batch_size": 4, "data.cache_dir": str(tmp_path / "cache")},
+        **{
+            "train.max_steps": 2,
+            "train.batch_size": 4,
+            "data.cache_dir": str(tmp_path / "cache"),
+            "objective.name": "triplet",
+        },
     )
     result = run_training(config)
     assert result.steps == 2 and result.weights.is_file()
