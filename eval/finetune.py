@@ -170,14 +170,15 @@ def _predict(model: ColaModel, head: nn.Linear, clips: ClipSet, multilabel: bool
     model.eval()
     head.eval()
     seg = model.segment_frames
-    out = []
-    for logmel in clips.logmels:
-        windows = model.sliding_windows(logmel, seg, centred=False)
-        emb = torch.cat([model.embed_windows(windows[i : i + config.eval_batch_windows].to(device).contiguous())
-                         for i in range(0, len(windows), config.eval_batch_windows)]).mean(dim=0)
-        logits = head(emb)
-        out.append((torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=-1)).float().cpu().numpy())
-    return np.stack(out)
+    per_clip = [model.sliding_windows(logmel, seg, centred=False) for logmel in clips.logmels]
+    windows = torch.cat(per_clip)
+    emb = torch.cat([
+        model.embed_windows(windows[i : i + config.eval_batch_windows].to(device).contiguous()).float()
+        for i in range(0, len(windows), config.eval_batch_windows)
+    ])
+    clip_emb = torch.stack([part.mean(dim=0) for part in emb.split([len(w) for w in per_clip])])
+    logits = head(clip_emb)
+    return (torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=-1)).float().cpu().numpy()
 
 
 def _concat(sets: list[ClipSet]) -> ClipSet:

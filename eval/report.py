@@ -129,7 +129,7 @@ def verdict(diff: float, spread: float) -> str:
         return "wins"
     if diff < -spread:
         return "loses"
-    return "tie within the spread"
+    return "ties within the spread"
 
 
 def model_order(summary: pd.DataFrame, config: ReportConfig) -> list[str]:
@@ -188,6 +188,26 @@ def wins_losses_text(summary: pd.DataFrame, main: str, others: list[str]) -> lis
     return lines
 
 
+def summary_lines(tables: dict[str, pd.DataFrame], config: ReportConfig) -> list[str]:
+    """Suite-average verdicts of the main model against the baselines, per protocol."""
+    lines = []
+    for protocol, title in PROTOCOL_TITLES.items():
+        summary = tables[protocol]
+        if summary.empty or config.main_model not in set(summary["model"]):
+            continue
+        mean, std, n = suite_average(summary, config.main_model)
+        parts = []
+        for other in [m for m in model_order(summary, config) if m != config.main_model]:
+            c = compare(summary, config.main_model, other)
+            if c["n_avg"]:
+                parts.append(f"vs `{other}` {c['diff']:+.1f} (spread {c['spread']:.1f}, {c['n_avg']} tasks): "
+                             f"{verdict(c['diff'], c['spread'])}")
+        if n:
+            lines.append(f"- {title}: `{config.main_model}` suite average {mean:.1f} ± {std:.1f} over {n} tasks; "
+                         + ("; ".join(parts) if parts else "no other model yet") + ".")
+    return lines or ["- No results for the main model yet."]
+
+
 def ablation_table(tables: dict[str, pd.DataFrame], ablations: tuple[Ablation, ...]) -> str:
     lines = ["| comparison | protocol | paper | measured (suite average) | verdict |", "|---|---|---:|---:|---|"]
     for ab in ablations:
@@ -198,7 +218,9 @@ def ablation_table(tables: dict[str, pd.DataFrame], ablations: tuple[Ablation, .
         else:
             measured = f"{c['diff']:+.1f} ± {c['spread']:.1f} ({c['n_avg']} tasks)"
             v = verdict(c["diff"], c["spread"])
-            result = {"wins": "same direction as the paper", "loses": "opposite of the paper"}.get(v, v)
+            result = {"wins": "same direction as the paper", "loses": "opposite of the paper"}.get(
+                v, "inconclusive (within the spread)"
+            )
         lines.append(
             f"| `{ab.better}` vs `{ab.worse}` ({ab.title}) | {ab.protocol} | +{ab.paper_points:.1f} "
             f"| {measured} | {result} |"
@@ -238,11 +260,14 @@ def plot_tasks(summary: pd.DataFrame, models: list[str], path: Path, title: str)
             r = summary[(summary["task"] == task) & (summary["model"] == model)]
             means.append(float(r["mean"].iloc[0]) if len(r) else np.nan)
             stds.append(float(r["std"].iloc[0]) if len(r) else 0.0)
-        mean, std, _ = suite_average(summary, model)
-        means.append(mean)
-        stds.append(std)
+        mean, std, n = suite_average(summary, model)
+        complete = n == len([t for t in tasks if is_percent(summary[summary["task"] == t]["metric"].iloc[0])])
+        means.append(mean if complete else np.nan)  # an average over fewer tasks is not comparable
+        stds.append(std if complete else 0.0)
         x = np.arange(len(groups)) + (i - (len(models) - 1) / 2) * width
         ax.bar(x, means, width, yerr=stds, capsize=2, label=model)
+    top = np.nanmax([b.get_height() for b in ax.patches] + [1.0])
+    ax.set_ylim(0, top * 1.25)
     ax.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right")
     ax.set_ylabel("primary metric (points)")
     ax.set_title(title)
@@ -298,6 +323,10 @@ def generate_report(config: ReportConfig | None = None) -> Path:
         "seeds (train/valid/test tasks) or folds (k-fold tasks), in points for rates. The suite average is "
         "the mean over tasks with its propagated spread; a model *wins* a comparison when it is ahead by more "
         "than the combined spread.",
+        "",
+        "## Summary",
+        "",
+        *summary_lines(tables, config),
         "",
         "## Models",
         "",

@@ -7,11 +7,11 @@ import math
 import os
 
 import pytest
+from fixtures_tasks import make_event_task, make_scene_task
 
 from eval.hear_bridge import apply_runtime_fixes, read_scores, run_hear_protocol
 from eval.modules import ModuleSpec
 from eval.tasks import find_tasks, load_task
-from fixtures_tasks import make_event_task, make_scene_task
 
 # A short, fixed MLP recipe through heareval's own task-specific grid option (metadata evaluation_params).
 QUICK_GRID = {"evaluation_params": {"task_specific_param_grid": {

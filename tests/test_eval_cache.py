@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from fixtures_tasks import make_event_task, make_scene_task
 
 from cola_hear import ColaModel, save_weights
 from eval.embeddings import EmbeddingCache, task_embeddings
 from eval.modules import HearModel, ModuleError, ModuleSpec
 from eval.tasks import load_task
-from fixtures_tasks import make_event_task, make_scene_task
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from fixtures_tasks import make_scene_task
 from sklearn.metrics import average_precision_score
 
 from eval.linear import LinearConfig, fit_linear
@@ -18,7 +19,6 @@ from eval.metrics import (
     selection_score,
 )
 from eval.tasks import TaskError, load_task
-from fixtures_tasks import make_scene_task
 
 LABELS = ("a", "b", "c", "d")
 

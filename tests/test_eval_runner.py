@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 
 import pytest
+from fixtures_tasks import make_event_task, make_scene_task
 
 from eval.cli import main
 from eval.modules import ModuleSpec
 from eval.results import ResultRow
 from eval.runner import run_linear_probe
-from fixtures_tasks import make_event_task, make_scene_task
 
 LOGMEL = "eval.baselines.logmel_stats"
 

@@ -1,0 +1,88 @@
+"""Result CSVs and the generated results/README.md on fixture rows with known numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.report import ReportConfig, generate_report
+from eval.results import ResultRow, append_rows, read_rows
+
+
+def _row(protocol, task, model, seed, score, metric="top1_acc"):
+    return ResultRow(
+        protocol=protocol, task=task, model=model, module="cola_hear", weights_sha256=f"{model:0<64}"[:64],
+        seed=seed, fold="test", metric=metric, score=score, primary=True, n_train=10, n_test=5, details="",
+        commit="abc", command="cola-eval probe", date="2026-01-01T00:00:00+00:00",
+    )
+
+
+def _probe_rows():
+    scores = {  # (task, metric) -> model -> per-seed scores
+        ("task-a", "top1_acc"): {"cola": [0.80, 0.90, 0.85], "random-init": [0.6] * 3,
+                                 "logmel-stats": [0.90, 0.92, 0.94], "cola-cosine": [0.8] * 3},
+        ("task-b", "mAP"): {"cola": [0.7] * 3, "random-init": [0.50, 0.52, 0.54], "logmel-stats": [0.71, 0.70, 0.72]},
+    }
+    rows = [_row("linear_probe", "task-a", "cola", 0, 0.10)]  # an older run, replaced by the re-run below
+    for (task, metric), by_model in scores.items():
+        for model, values in by_model.items():
+            rows += [_row("linear_probe", task, model, s, v, metric) for s, v in enumerate(values)]
+    return rows
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    append_rows(_probe_rows(), tmp_path)
+    append_rows([_row("finetune", "task-a", "cola", s, v) for s, v in enumerate([0.55, 0.56, 0.54])]
+                + [_row("finetune", "task-a", "scratch", s, v) for s, v in enumerate([0.50, 0.51, 0.52])], tmp_path)
+    append_rows([_row("hear", "task-a", "cola", 42, float("nan")), _row("hear", "task-b", "cola", 42, 0.5, "mAP")],
+                tmp_path)
+    (tmp_path / "pretrain").mkdir()
+    (tmp_path / "pretrain" / "cola-default.csv").write_text("step,loss,acc\n0,4.8,0.01\n100,3.0,0.2\n200,2.1,0.4\n")
+    return tmp_path
+
+
+def test_tables_hold_the_expected_cells(results_dir):
+    text = generate_report(ReportConfig(results_dir=results_dir)).read_text()
+    assert "| task | metric | `cola` | `random-init` | `logmel-stats` | `cola-cosine` |" in text
+    assert "| task-a | top1_acc (x100) | 85.0 ± 5.0 | 60.0 ± 0.0 | 92.0 ± 2.0 | 80.0 ± 0.0 |" in text
+    assert "| task-b | mAP (x100) | 70.0 ± 0.0 | 52.0 ± 2.0 | 71.0 ± 1.0 | – |" in text
+    assert ("| **suite average** | points | **77.5 ± 2.5** | **56.0 ± 1.0** | **81.5 ± 1.1** "
+            "| **80.0 ± 0.0** (1/2 tasks) |") in text
+    # HEAR table: a NaN score is left out of the mean
+    assert "| task-b | mAP (x100) | 50.0 |" in text and "| task-a | top1_acc (x100) | – |" in text
+
+
+def test_text_states_wins_and_losses_from_the_numbers(results_dir):
+    text = generate_report(ReportConfig(results_dir=results_dir)).read_text()
+    assert ("- Linear probe (COLA protocol): `cola` suite average 77.5 ± 2.5 over 2 tasks; vs `random-init` +21.5 "
+            "(spread 2.7, 2 tasks): wins; vs `logmel-stats` -4.0 (spread 2.7, 2 tasks): loses; vs `cola-cosine` +5.0 "
+            "(spread 5.0, 1 tasks): ties within the spread.") in text
+    assert ("- `cola` vs `random-init`: wins on 2 task(s) (task-a, task-b), loses on 0, ties within the seed spread "
+            "on 0. Suite average over 2 common task(s): 77.5 vs 56.0 (+21.5 points, spread 2.7): "
+            "**`cola` wins**.") in text
+    assert ("- `cola` vs `logmel-stats`: wins on 0 task(s), loses on 1 (task-a), ties within the seed spread on 1 "
+            "(task-b). Suite average over 2 common task(s): 77.5 vs 81.5 (-4.0 points, spread 2.7): "
+            "**`cola` loses**.") in text
+    assert ("| `cola` vs `cola-cosine` (bilinear vs cosine similarity) | linear_probe | +7.0 | +5.0 ± 5.0 (1 tasks) "
+            "| inconclusive (within the spread) |") in text
+    assert "| `cola` vs `triplet` (COLA vs triplet loss) | linear_probe | +20.0 | not run |" in text
+    assert ("| `cola` vs `scratch` (fine-tuning: COLA-pretrained vs from scratch) | finetune | +1.2 | +4.0 ± 1.4 "
+            "(1 tasks) | same direction as the paper |") in text
+
+
+def test_report_is_reproducible_and_draws_the_plots(results_dir):
+    first = generate_report(ReportConfig(results_dir=results_dir)).read_bytes()
+    plots = {p.name: p.read_bytes() for p in results_dir.glob("*.png")}
+    assert sorted(plots) == ["finetune.png", "hear.png", "linear_probe.png", "pretraining.png"]
+    assert all(data.startswith(b"\x89PNG") for data in plots.values())
+    assert generate_report(ReportConfig(results_dir=results_dir)).read_bytes() == first
+    assert "2026" not in first.decode()  # no dates in the generated text
+
+
+def test_rows_round_trip_and_a_foreign_csv_is_refused(tmp_path):
+    rows = _probe_rows()[:3]
+    append_rows(rows, tmp_path)
+    assert read_rows(tmp_path / "linear_probe.csv") == rows
+    (tmp_path / "hear.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="has columns"):
+        append_rows([_row("hear", "t", "m", 0, 0.5)], tmp_path)
