@@ -1,0 +1,435 @@
+"""Writing and checking tasks in the HEAR 2021 task format (DESIGN.md section 5).
+
+A task folder ``<name>-v<version>-<mode>/`` holds ``task_metadata.json``,
+``labelvocabulary.csv``, one ``<split>.json`` per split, audio at
+``16000/<split>/<stem>.wav`` (mono PCM_16, exactly ``sample_duration`` long) and
+``manifest.json`` (counts, durations, groups, sources, licences, checksums).
+
+``TaskWriter`` builds a task in a staging folder next to the tasks folder
+(``<tasks>.partial/``, which heareval never reads) and moves it into place only
+when complete; ``task_metadata.json`` is written last. ``check_task`` is the
+schema check used by the tests and by ``cola-suite check``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from eval.suite.splits import SPLITS
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+METADATA_KEYS = (
+    "task_name",
+    "version",
+    "embedding_type",
+    "prediction_type",
+    "split_mode",
+    "splits",
+    "sample_duration",
+    "evaluation",
+)
+# Score names heareval 2021.1.3 knows (heareval.score.available_scores).
+SCORES = (
+    "top1_acc",
+    "pitch_acc",
+    "chroma_acc",
+    "mAP",
+    "d_prime",
+    "aucroc",
+    "event_onset_200ms_fms",
+    "event_onset_50ms_fms",
+    "event_onset_offset_50ms_20perc_fms",
+    "segment_1s_er",
+)
+
+
+class TaskFormatError(ValueError):
+    """A task folder does not satisfy the HEAR task format."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task is: its HEAR metadata plus the facts its datasheet row needs."""
+
+    name: str
+    embedding_type: str  # "scene" or "event"
+    sample_duration: float  # seconds; every clip is padded/trimmed to it
+    evaluation: tuple[str, ...]  # first is primary
+    split_factor: str  # the nuisance factor the splits are drawn by
+    description: str
+    sources: tuple[str, ...]  # registered source packages (eval.suite.sources.SOURCES)
+    tools: tuple[str, ...] = ()  # tools whose output is in the audio (espeak-ng, fluidsynth...)
+    prediction_type: str = "multiclass"
+    version: str = "1.0.0"
+
+    def folder(self, mode: str) -> str:
+        return f"{self.name}-v{self.version}-{mode}"
+
+    def metadata(self, mode: str) -> dict[str, Any]:
+        return {
+            "task_name": self.name,
+            "version": f"{self.name}-v{self.version}-{mode}",
+            "embedding_type": self.embedding_type,
+            "prediction_type": self.prediction_type,
+            "split_mode": "trainvaltest",
+            "splits": list(SPLITS),
+            "sample_duration": self.sample_duration,
+            "evaluation": list(self.evaluation),
+        }
+
+    @property
+    def num_samples(self) -> int:
+        return round(self.sample_duration * SAMPLE_RATE)
+
+
+def pcm16(audio: np.ndarray) -> np.ndarray:
+    """Float audio in [-1, 1] as int16 samples (clipped, rounded: deterministic, no dither)."""
+    return np.clip(np.round(np.asarray(audio, dtype=np.float64) * 32767.0), -32768, 32767).astype(np.int16)
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """A mono PCM_16 WAV file in memory."""
+    buf = io.BytesIO()
+    sf.write(buf, pcm16(audio), sample_rate, subtype="PCM_16", format="WAV")
+    return buf.getvalue()
+
+
+def dumps(obj: Any) -> str:
+    """Canonical JSON (sorted keys, fixed indentation): identical bytes for identical content."""
+    return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def event(label: str, start_s: float, end_s: float) -> dict[str, Any]:
+    """One event label of an event task (times in milliseconds, as heareval expects)."""
+    return {"label": label, "start": round(start_s * 1000.0, 3), "end": round(end_s * 1000.0, 3)}
+
+
+@dataclass
+class _Entry:
+    split: str
+    labels: list
+    group: str
+    recordings: list[str]
+    sha256: str
+
+
+@dataclass
+class TaskWriter:
+    """Writes one task folder atomically. Use as a context manager; call ``commit`` at the end.
+
+    >>> with TaskWriter(Path("data/suite"), spec, "full") as w:
+    ...     w.add("clip1", "train", ["dog"], audio, group="kit1", recordings=["pkg:file.ogg"])
+    ...     w.commit({"seed": 0})
+    """
+
+    tasks_dir: Path
+    spec: TaskSpec
+    mode: str
+    label_order: Sequence[str] | None = None
+    entries: dict[str, _Entry] = field(default_factory=dict)
+    skipped: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.tasks_dir = Path(self.tasks_dir)
+        self.final = self.tasks_dir / self.spec.folder(self.mode)
+        self.staging_root = self.tasks_dir.with_name(self.tasks_dir.name + ".partial")
+        self.staging = self.staging_root / self.spec.folder(self.mode)
+
+    def __enter__(self) -> TaskWriter:
+        shutil.rmtree(self.staging, ignore_errors=True)
+        for split in SPLITS:
+            (self.staging / str(SAMPLE_RATE) / split).mkdir(parents=True)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)  # after a commit the staging folder is gone anyway
+        if self.staging_root.exists() and not any(self.staging_root.iterdir()):
+            self.staging_root.rmdir()
+
+    def add(
+        self,
+        stem: str,
+        split: str,
+        labels: list,
+        audio: np.ndarray,
+        group: str,
+        recordings: Sequence[str],
+    ) -> None:
+        """Write one clip (padded or trimmed to the task's duration) and remember its labels."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}")
+        name = f"{stem}.wav"
+        if name in self.entries:
+            raise ValueError(f"{self.spec.name}: duplicate clip {name}")
+        n = self.spec.num_samples
+        audio = np.asarray(audio, dtype=np.float32)
+        fitted = np.zeros(n, dtype=np.float32)
+        fitted[: min(n, len(audio))] = audio[:n]
+        data = wav_bytes(fitted)
+        (self.staging / str(SAMPLE_RATE) / split / name).write_bytes(data)
+        self.entries[name] = _Entry(
+            split, list(labels), group, sorted(set(recordings)), hashlib.sha256(data).hexdigest()
+        )
+
+    def clips_per_split(self) -> dict[str, int]:
+        counts = Counter(e.split for e in self.entries.values())
+        return {s: counts[s] for s in SPLITS}
+
+    def skip(self, reason: str) -> None:
+        """Count a planned clip that could not be made (reported in the manifest)."""
+        self.skipped[reason] += 1
+
+    def commit(self, extra: dict[str, Any]) -> Path:
+        """Write labels, vocabulary, manifest and metadata, then move the folder into place."""
+        if not self.entries:
+            raise TaskFormatError(f"{self.spec.name}: no clips were made")
+        per_split: dict[str, dict[str, list]] = {s: {} for s in SPLITS}
+        for name, e in sorted(self.entries.items()):
+            per_split[e.split][name] = e.labels
+        for split in SPLITS:
+            if not per_split[split]:
+                raise TaskFormatError(f"{self.spec.name}: split {split} is empty")
+            (self.staging / f"{split}.json").write_text(dumps(per_split[split]))
+        vocab = self._vocabulary()
+        rows = "".join(f"{i},{label}\n" for i, label in enumerate(vocab))
+        (self.staging / "labelvocabulary.csv").write_text("idx,label\n" + rows)
+        (self.staging / "manifest.json").write_text(dumps(self._manifest(vocab, extra)))
+        (self.staging / "task_metadata.json").write_text(dumps(self.spec.metadata(self.mode)))
+        self.tasks_dir.mkdir(parents=True, exist_ok=True)
+        old = self.staging_root / (self.final.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.final.exists():
+            os.replace(self.final, old)
+        os.replace(self.staging, self.final)
+        shutil.rmtree(old, ignore_errors=True)
+        log.info("%s: wrote %d clips to %s", self.spec.name, len(self.entries), self.final)
+        return self.final
+
+    def _labels_of(self, e: _Entry) -> list[str]:
+        return [x["label"] for x in e.labels] if self.spec.embedding_type == "event" else [str(x) for x in e.labels]
+
+    def _vocabulary(self) -> list[str]:
+        used = {label for e in self.entries.values() for label in self._labels_of(e)}
+        if self.label_order is None:
+            return sorted(used)
+        unknown = used - set(self.label_order)
+        if unknown:
+            raise TaskFormatError(f"{self.spec.name}: labels outside the declared order: {sorted(unknown)}")
+        return [label for label in self.label_order if label in used]
+
+    def _manifest(self, vocab: list[str], extra: dict[str, Any]) -> dict[str, Any]:
+        counts = {s: Counter() for s in SPLITS}
+        groups: dict[str, set[str]] = defaultdict(set)
+        for e in self.entries.values():
+            counts[e.split].update(self._labels_of(e))
+            groups[e.split].add(e.group)
+        clips = self.clips_per_split()
+        digest = hashlib.sha256()
+        for name, e in sorted(self.entries.items()):
+            digest.update(f"{e.split}/{name} {e.sha256}\n".encode())
+        return {
+            "task_name": self.spec.name,
+            "version": self.spec.version,
+            "mode": self.mode,
+            "folder": self.final.name,
+            "description": self.spec.description,
+            "split_factor": self.spec.split_factor,
+            "embedding_type": self.spec.embedding_type,
+            "prediction_type": self.spec.prediction_type,
+            "sample_duration": self.spec.sample_duration,
+            "evaluation": list(self.spec.evaluation),
+            "labels": vocab,
+            "clips": {s: clips[s] for s in SPLITS},
+            "counts": {s: dict(sorted(counts[s].items())) for s in SPLITS},
+            "groups": {s: len(groups[s]) for s in SPLITS},
+            "duration_s": {s: round(clips[s] * self.spec.sample_duration, 3) for s in SPLITS},
+            "skipped": dict(sorted(self.skipped.items())),
+            "sha256": digest.hexdigest(),
+            **extra,
+            "files": [
+                {
+                    "file": name,
+                    "split": e.split,
+                    "group": e.group,
+                    "recordings": e.recordings,
+                    "sha256": e.sha256,
+                }
+                for name, e in sorted(self.entries.items())
+            ],
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# checking
+
+
+def check_task(path: str | os.PathLike, check_audio: bool = True) -> list[str]:
+    """Problems of one task folder (an empty list when it is valid).
+
+    Checks the metadata keys and values, the label vocabulary, the split files and their labels,
+    every audio file (16 kHz, mono, PCM_16, exactly ``sample_duration``), that no file name or audio
+    content appears in two splits and, with a manifest, that no nuisance group or source recording
+    does either.
+    """
+    task = Path(path)
+    errors: list[str] = []
+    meta_path = task / "task_metadata.json"
+    if not meta_path.is_file():
+        return [f"{task}: no task_metadata.json (an incomplete task folder)"]
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        return [f"{meta_path}: not JSON ({exc})"]
+    missing = [k for k in METADATA_KEYS if k not in meta]
+    if missing:
+        return [f"{meta_path}: missing keys {missing}"]
+    if meta["embedding_type"] not in ("scene", "event"):
+        errors.append(f"embedding_type {meta['embedding_type']!r} is not scene|event")
+    if meta["prediction_type"] not in ("multiclass", "multilabel"):
+        errors.append(f"prediction_type {meta['prediction_type']!r} is not multiclass|multilabel")
+    if meta["split_mode"] != "trainvaltest" or list(meta["splits"]) != list(SPLITS):
+        errors.append(f"split_mode/splits {meta['split_mode']}/{meta['splits']} are not trainvaltest/{list(SPLITS)}")
+    if not meta["evaluation"] or any(s not in SCORES for s in meta["evaluation"]):
+        errors.append(f"evaluation {meta['evaluation']} holds a score heareval does not know")
+    duration = meta["sample_duration"]
+    if not isinstance(duration, int | float) or duration <= 0:
+        return [*errors, f"sample_duration {duration!r} is not a positive number"]
+    vocab = _read_vocabulary(task / "labelvocabulary.csv", errors)
+    event_task = meta["embedding_type"] == "event"
+    seen_names: dict[str, str] = {}
+    used: set[str] = set()
+    for split in meta["splits"]:
+        split_path = task / f"{split}.json"
+        if not split_path.is_file():
+            errors.append(f"no {split}.json")
+            continue
+        labels = json.loads(split_path.read_text())
+        if not labels:
+            errors.append(f"{split}.json is empty")
+        audio_dir = task / str(SAMPLE_RATE) / split
+        on_disk = {p.name for p in audio_dir.glob("*")} if audio_dir.is_dir() else set()
+        if on_disk != set(labels):
+            errors.append(
+                f"{split}: {len(set(labels) - on_disk)} labelled files missing, {len(on_disk - set(labels))} unlabelled"
+            )
+        for name, value in sorted(labels.items()):
+            if name in seen_names:
+                errors.append(f"{name} is in both {seen_names[name]} and {split}")
+            seen_names[name] = split
+            errors.extend(_check_labels(name, value, vocab, meta, event_task, duration, used))
+            if check_audio and name in on_disk:
+                errors.extend(_check_wav(audio_dir / name, duration))
+    unused = set(vocab) - used
+    if unused:
+        errors.append(f"labelvocabulary.csv has labels no clip carries: {sorted(unused)[:5]}")
+    manifest = task / "manifest.json"
+    if manifest.is_file():
+        errors.extend(_check_manifest(json.loads(manifest.read_text()), seen_names))
+    return [f"{task.name}: {e}" for e in errors]
+
+
+def check_tasks_dir(path: str | os.PathLike, check_audio: bool = True) -> dict[str, list[str]]:
+    """``check_task`` for every entry of a tasks folder (which must hold task folders only)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise TaskFormatError(f"{root}: not a folder")
+    entries = sorted(root.iterdir())
+    if not entries:
+        raise TaskFormatError(f"{root}: no task folders")
+    return {
+        p.name: (check_task(p, check_audio) if p.is_dir() else [f"{p.name}: not a task folder (heareval reads it)"])
+        for p in entries
+    }
+
+
+def validate_task(path: str | os.PathLike) -> None:
+    """Raise ``TaskFormatError`` listing every problem of a task folder."""
+    errors = check_task(path)
+    if errors:
+        raise TaskFormatError("\n".join(errors[:50]))
+
+
+def _read_vocabulary(path: Path, errors: list[str]) -> list[str]:
+    if not path.is_file():
+        errors.append("no labelvocabulary.csv")
+        return []
+    rows = list(csv.DictReader(path.open()))
+    if not rows or set(rows[0]) != {"idx", "label"}:
+        errors.append("labelvocabulary.csv must have the columns idx,label")
+        return []
+    if [int(r["idx"]) for r in rows] != list(range(len(rows))):
+        errors.append("labelvocabulary.csv idx is not 0..n-1 in order")
+    labels = [r["label"] for r in rows]
+    if len(set(labels)) != len(labels):
+        errors.append("labelvocabulary.csv repeats a label")
+    return labels
+
+
+def _check_labels(name, value, vocab, meta, event_task, duration, used) -> list[str]:
+    errors: list[str] = []
+    if not isinstance(value, list):
+        return [f"{name}: labels are not a list"]
+    if event_task:
+        for ev in value:
+            if not isinstance(ev, dict) or set(ev) != {"label", "start", "end"}:
+                errors.append(f"{name}: event {ev} is not {{label, start, end}}")
+                continue
+            if not 0 <= ev["start"] < ev["end"] <= duration * 1000.0 + 1e-6:
+                errors.append(f"{name}: event {ev} is outside 0..{duration * 1000:.0f} ms or empty")
+            labels = [ev["label"]]
+            used.update(labels)
+            if labels[0] not in vocab:
+                errors.append(f"{name}: label {labels[0]!r} not in the vocabulary")
+        return errors
+    if meta["prediction_type"] == "multiclass" and len(value) != 1:
+        errors.append(f"{name}: multiclass clip with {len(value)} labels")
+    for label in value:
+        used.add(str(label))
+        if str(label) not in vocab:
+            errors.append(f"{name}: label {label!r} not in the vocabulary")
+    return errors
+
+
+def _check_wav(path: Path, duration: float) -> list[str]:
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        return [f"{path.name}: unreadable ({exc})"]
+    errors = []
+    if info.samplerate != SAMPLE_RATE or info.channels != 1 or info.subtype != "PCM_16" or info.format != "WAV":
+        errors.append(f"{path.name}: {info.format}/{info.subtype} {info.samplerate} Hz x{info.channels}")
+    if info.frames != round(duration * SAMPLE_RATE):
+        errors.append(f"{path.name}: {info.frames} frames, expected {round(duration * SAMPLE_RATE)}")
+    return errors
+
+
+def _check_manifest(manifest: dict[str, Any], split_of: dict[str, str]) -> list[str]:
+    errors = []
+    files = manifest.get("files", [])
+    if {f["file"]: f["split"] for f in files} != split_of:
+        errors.append("manifest.json files/splits differ from the split files")
+    for what in ("group", "recordings", "sha256"):
+        where: dict[str, set[str]] = defaultdict(set)
+        for f in files:
+            for value in f[what] if what == "recordings" else [f[what]]:
+                where[value].add(f["split"])
+        crossing = sorted(v for v, s in where.items() if len(s) > 1)
+        if crossing:
+            errors.append(f"{len(crossing)} {what} value(s) appear in two splits, e.g. {crossing[:3]}")
+    return errors
