@@ -1,0 +1,46 @@
+"""One HEAR-throughput measurement in a fresh process, so its peak memory is its own.
+
+``python -m benchmarks.hear_case '{"kind": "scene", "clips": 10, "seconds": 60, ...}'`` prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import resource
+import sys
+import time
+
+import torch
+
+from cola_hear import get_scene_embeddings, get_timestamp_embeddings, load_model
+
+
+def run(
+    kind: str, clips: int, seconds: float, weights: str = "", mode: str = "shared", precision: str = "auto"
+) -> dict:
+    """Embed ``clips`` x ``seconds`` of noise (after a 1 s warm-up) and time it; returns the figures."""
+    model = load_model(weights)
+    model.config = dataclasses.replace(
+        model.config, hear=dataclasses.replace(model.config.hear, timestamp_mode=mode, precision=precision)
+    )
+    fn = get_scene_embeddings if kind == "scene" else get_timestamp_embeddings
+    generator = torch.Generator().manual_seed(0)
+    audio = 0.1 * torch.randn(clips, int(seconds * model.sample_rate), generator=generator)
+    fn(audio[:1, : model.sample_rate], model)  # warm-up
+    start = time.perf_counter()
+    fn(audio, model)
+    wall = time.perf_counter() - start
+    return {
+        "kind": kind,
+        "mode": mode if kind == "timestamp" else "windows",
+        "precision": "bf16" if model.use_bf16() else "fp32",
+        "audio_s": clips * seconds,
+        "wall_s": wall,
+        "x_realtime": clips * seconds / wall,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(**json.loads(sys.argv[1]))))
