@@ -139,6 +139,12 @@ def run_hear_protocol(
     """
     if not tasks:
         raise ValueError("no tasks to run")
+    for task in tasks:
+        if task.embedding_type == "event" and task.prediction_type != "multilabel":
+            raise HearBridgeError(
+                f"{task.name}: heareval trains event tasks frame by frame and needs prediction_type 'multilabel' "
+                f"(frames without an event have no label; 'multiclass' fails its one-label-per-frame assertion)"
+            )
     version = module_version(importlib.import_module(spec.module))
     key = hashlib.sha256(f"{spec.module}|{version}|{spec.weights_checksum()}".encode()).hexdigest()[:16]
     run_dir = Path(work_dir) / f"{spec.module}-{key}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from eval.results import DEFAULT_RESULTS_DIR, ResultRow, csv_path, read_rows
 
 log = logging.getLogger(__name__)
 
+CHECKPOINT_NAME = re.compile(r"^(?P<run>.+)@(?P<step>\d+)$")  # "cola@2000": run "cola" after 2000 steps
 PERCENT_METRICS = ("top1_acc", "pitch_acc", "chroma_acc", "mAP", "aucroc")
 PROTOCOL_TITLES = {
     "linear_probe": "Linear probe (COLA protocol)",
@@ -55,7 +57,7 @@ class ReportConfig:
     main_model: str = "cola"
     baselines: tuple[str, ...] = ("random-init", "logmel-stats")
     ablations: tuple[Ablation, ...] = DEFAULT_ABLATIONS
-    pretrain_logs: str = "pretrain/*.csv"  # glob under results_dir; columns step, loss, acc
+    pretrain_logs: str = "pretrain/*.csv"  # glob under results_dir; columns step, loss, acc (or accuracy)
     extra_text: dict[str, str] = field(default_factory=dict)
 
 
@@ -134,7 +136,7 @@ def verdict(diff: float, spread: float) -> str:
 
 def model_order(summary: pd.DataFrame, config: ReportConfig) -> list[str]:
     present = sorted(set(summary["model"]))
-    first = [m for m in (config.main_model, *config.baselines) if m in present]
+    first = [m for m in dict.fromkeys((config.main_model, *config.baselines)) if m in present]
     return first + [m for m in present if m not in first]
 
 
@@ -153,7 +155,9 @@ def results_table(summary: pd.DataFrame, models: list[str]) -> str:
     for m in models:
         mean, std, n = suite_average(summary, m)
         note = "" if n == len(rate_tasks) else f" ({n}/{len(rate_tasks)} tasks)"
-        averages.append("–" if not n else f"**{mean:.1f} ± {std:.1f}**{note}")
+        single = all(cells[(t, m)].n <= 1 for t in tasks if (t, m) in cells)
+        spread = "" if single else f" ± {std:.1f}"
+        averages.append("–" if not n else f"**{mean:.1f}{spread}**{note}")
     lines.append("| **suite average** | points | " + " | ".join(averages) + " |")
     return "\n".join(lines)
 
@@ -253,7 +257,7 @@ def plot_tasks(summary: pd.DataFrame, models: list[str], path: Path, title: str)
     tasks = sorted(set(summary["task"]))
     groups = [*tasks, "suite average"]
     width = 0.8 / max(1, len(models))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(groups) * max(1, len(models)) ** 0.5 + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(min(14.0, max(6.0, 0.9 * len(groups) + 2)), 5.0))
     for i, model in enumerate(models):
         means, stds = [], []
         for task in tasks:
@@ -278,8 +282,42 @@ def plot_tasks(summary: pd.DataFrame, models: list[str], path: Path, title: str)
     return path
 
 
+def checkpoint_curves(summary: pd.DataFrame) -> dict[str, list[tuple[int, float, float]]]:
+    """Suite average against pretraining step for models named ``<run>@<step>``: run -> [(step, mean, std)]."""
+    curves: dict[str, list[tuple[int, float, float]]] = {}
+    for model in sorted(set(summary["model"])):
+        match = CHECKPOINT_NAME.match(model)
+        if match:
+            mean, std, _ = suite_average(summary, model)
+            curves.setdefault(match["run"], []).append((int(match["step"]), mean, std))
+    return {run: sorted(points) for run, points in curves.items()}
+
+
+def plot_checkpoint_curves(
+    curves: dict[str, list[tuple[int, float, float]]], references: dict[str, float], path: Path
+) -> Path:
+    """Linear-probe suite average against pretraining steps, with baselines as horizontal lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for run, points in curves.items():
+        steps, means, stds = zip(*points, strict=True)
+        ax.errorbar(steps, means, yerr=stds, marker="o", capsize=3, label=run)
+    for name, value in references.items():
+        ax.axhline(value, linestyle="--", linewidth=1, color="gray" if "random" in name else "black", label=name)
+    ax.set(xlabel="pretraining step", ylabel="linear-probe suite average (points)", title="Pretraining helps?")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
 def plot_pretraining(logs: list[Path], path: Path) -> Path | None:
-    """Loss and accuracy against step from pretraining CSV logs (columns step, loss, acc)."""
+    """Loss and accuracy against step from pretraining CSV logs (columns step, loss, acc or accuracy)."""
     curves = []
     for log_path in logs:
         df = pd.read_csv(log_path)
@@ -298,8 +336,9 @@ def plot_pretraining(logs: list[Path], path: Path) -> Path | None:
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for name, df in curves:
         ax_loss.plot(df["step"], df["loss"], label=name)
-        if "acc" in df.columns:
-            ax_acc.plot(df["step"], df["acc"], label=name)
+        acc = next((c for c in ("acc", "accuracy") if c in df.columns), None)
+        if acc:
+            ax_acc.plot(df["step"], df[acc], label=name)
     ax_loss.set(xlabel="step", ylabel="contrastive loss", title="pretraining loss")
     ax_acc.set(xlabel="step", ylabel="in-batch accuracy", title="pretraining accuracy")
     ax_loss.legend(fontsize="small")
@@ -314,7 +353,10 @@ def generate_report(config: ReportConfig | None = None) -> Path:
     config = config or ReportConfig()
     out_dir = Path(config.results_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tables = {p: summarize(load_rows(out_dir, p)) for p in PROTOCOL_TITLES}
+    all_tables = {p: summarize(load_rows(out_dir, p)) for p in PROTOCOL_TITLES}
+    # checkpoints of a run ("cola@2000") get their own curve, not columns in the tables
+    tables = {p: t[~t["model"].astype(str).str.match(CHECKPOINT_NAME.pattern)] if not t.empty else t
+              for p, t in all_tables.items()}
     md = [
         "# Results",
         "",
@@ -350,6 +392,15 @@ def generate_report(config: ReportConfig | None = None) -> Path:
         else:
             md.append(f"(no rows for the main model `{config.main_model}` yet)")
     md += ["", "## Ablations against the paper's claims", "", ablation_table(tables, config.ablations)]
+    curves = checkpoint_curves(all_tables["linear_probe"]) if not all_tables["linear_probe"].empty else {}
+    if curves:
+        references = {m: suite_average(tables["linear_probe"], m)[0] for m in config.baselines}
+        png = plot_checkpoint_curves(curves, {m: v for m, v in references.items() if not math.isnan(v)},
+                                     out_dir / "probe_vs_steps.png")
+        md += ["", "## Linear probe against pretraining steps", "", "| run | step | suite average |", "|---|---:|---:|"]
+        md += [f"| `{run}` | {step} | {mean:.1f} ± {std:.1f} |"
+               for run, points in curves.items() for step, mean, std in points]
+        md += ["", f"![linear probe against pretraining steps]({png.name})"]
     logs = sorted(out_dir.glob(config.pretrain_logs))
     png = plot_pretraining(logs, out_dir / "pretraining.png") if logs else None
     md += ["", "## Pretraining curve", ""]

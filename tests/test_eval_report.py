@@ -37,7 +37,8 @@ def results_dir(tmp_path):
     append_rows([_row("hear", "task-a", "cola", 42, float("nan")), _row("hear", "task-b", "cola", 42, 0.5, "mAP")],
                 tmp_path)
     (tmp_path / "pretrain").mkdir()
-    (tmp_path / "pretrain" / "cola-default.csv").write_text("step,loss,acc\n0,4.8,0.01\n100,3.0,0.2\n200,2.1,0.4\n")
+    log = "step,loss,accuracy\n0,4.8,0.01\n100,3.0,0.2\n200,2.1,0.4\n"  # pretrain's metrics log columns
+    (tmp_path / "pretrain" / "cola-default.csv").write_text(log)
     return tmp_path
 
 
@@ -68,6 +69,17 @@ def test_text_states_wins_and_losses_from_the_numbers(results_dir):
     assert "| `cola` vs `triplet` (COLA vs triplet loss) | linear_probe | +20.0 | not run |" in text
     assert ("| `cola` vs `scratch` (fine-tuning: COLA-pretrained vs from scratch) | finetune | +1.2 | +4.0 ± 1.4 "
             "(1 tasks) | same direction as the paper |") in text
+
+
+def test_checkpoints_of_a_run_form_a_curve_not_columns(results_dir):
+    append_rows([_row("linear_probe", task, f"cola@{step}", 0, score, metric)
+                 for step, score in ((100, 0.3), (200, 0.5)) for task, metric in (("task-a", "top1_acc"),
+                                                                                  ("task-b", "mAP"))], results_dir)
+    text = generate_report(ReportConfig(results_dir=results_dir)).read_text()
+    assert "| `cola` | 100 | 30.0 ± 0.0 |" in text and "| `cola` | 200 | 50.0 ± 0.0 |" in text
+    probe_table = text.split("## Linear probe (COLA protocol)")[1].split("## HEAR")[0]
+    assert "cola@" not in probe_table
+    assert (results_dir / "probe_vs_steps.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_report_is_reproducible_and_draws_the_plots(results_dir):
