@@ -151,7 +151,6 @@ class _Trainer:
         cfg = self.config
         state = self._find_checkpoint(resume)
         pool = self._load_data()
-        self.data_summary = pool.summary()
         torch.manual_seed(cfg.train.seed)
         module = build_module(cfg)
         start_step = 0
