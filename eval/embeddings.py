@@ -1,6 +1,6 @@
 """Scene and timestamp embeddings of every split of a task, cached on disk.
 
-A cache entry is keyed by the module, its version, the SHA-256 of the weights file
+A cache entry is keyed by the module, its version and source code, the SHA-256 of the weights file
 and the task (name + checksum of its metadata, labels and audio listing). Entries
 are written to a temporary folder and renamed into place, and a manifest records
 the key and the checksum of every file; an entry whose manifest is missing, names
@@ -38,6 +38,7 @@ class CacheKey:
 
     module: str
     module_version: str
+    module_source_sha256: str
     weights_sha256: str
     task: str
     task_sha256: str
@@ -151,6 +152,7 @@ def task_embeddings(
     key = CacheKey(
         module=model.spec.module,
         module_version=model.version,
+        module_source_sha256=model.source_sha256,
         weights_sha256=model.weights_checksum,
         task=task.name,
         task_sha256=task.checksum(),

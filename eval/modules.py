@@ -94,6 +94,24 @@ def module_version(module: ModuleType) -> str:
         return "unknown"
 
 
+def module_source_sha256(module: ModuleType, max_files: int = 2000) -> str:
+    """SHA-256 of the ``.py`` files of the module's top-level package (or of the module file).
+
+    Part of the embedding-cache key, so editing a module's code (ours: ``cola_hear``) without a
+    version bump still invalidates its cached embeddings. ``"unknown"`` for very large packages.
+    """
+    top = importlib.import_module(module.__name__.split(".")[0])
+    roots = [Path(p) for p in getattr(top, "__path__", [])] or [Path(str(top.__file__))]
+    files = sorted(f for root in roots for f in ([root] if root.is_file() else root.rglob("*.py")))
+    if len(files) > max_files:
+        return "unknown"
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 class HearModel:
     """A loaded HEAR model with numpy in, numpy out embedding calls."""
 
@@ -107,6 +125,7 @@ class HearModel:
         if missing:
             raise ModuleError(f"{spec.module!r} is not a HEAR module: missing {missing}")
         self.version = module_version(self.module)
+        self.source_sha256 = module_source_sha256(self.module)
         self.weights_checksum = spec.weights_checksum()
         log.info("loading %s (version %s) weights=%s", spec.module, self.version, spec.weights or "(module default)")
         self.model: Any = self.module.load_model(str(spec.weights)) if spec.weights else self.module.load_model()

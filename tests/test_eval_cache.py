@@ -79,3 +79,18 @@ def test_a_module_without_the_hear_api_is_refused():
         HearModel(ModuleSpec("json"))
     with pytest.raises(ModuleError, match="cannot import"):
         HearModel(ModuleSpec("no_such_module_xyz"))
+
+
+def test_editing_the_module_source_invalidates_the_cache(scene_task, tmp_path, monkeypatch):
+    package = tmp_path / "mods" / "tiny_hear_module"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from eval.baselines.logmel_stats import get_scene_embeddings, get_timestamp_embeddings, load_model\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
+    cache = EmbeddingCache(tmp_path / "cache")
+    spec = ModuleSpec("tiny_hear_module")
+    assert not task_embeddings(HearModel(spec), scene_task, cache).from_cache
+    assert task_embeddings(HearModel(spec), scene_task, cache).from_cache
+    (package / "__init__.py").write_text((package / "__init__.py").read_text() + "# edited\n")
+    assert not task_embeddings(HearModel(spec), scene_task, cache).from_cache
