@@ -156,16 +156,18 @@ def test_an_interrupted_build_leaves_no_task_folder(tmp_path: Path) -> None:
 
 def test_the_schema_check_finds_broken_tasks(mini_suite: Path, tmp_path: Path) -> None:
     task = shutil.copytree(mini_suite / "percussion-v1.0.0-mini", tmp_path / "percussion")
-    train = json.loads((task / "train.json").read_text())
-    test = json.loads((task / "test.json").read_text())
-    moved = sorted(test)[0]
-    shutil.copy(task / "16000" / "test" / moved, task / "16000" / "train" / moved)
-    train[moved] = test[moved]
-    (task / "train.json").write_text(json.dumps(train))
-    victim = task / "16000" / "valid" / sorted(json.loads((task / "valid.json").read_text()))[0]
+    labels = {s: json.loads((task / f"{s}.json").read_text()) for s in SPLITS}
+    copied, moved = sorted(labels["test"])[:2]
+    shutil.copy(task / "16000" / "test" / copied, task / "16000" / "train" / copied)  # now in two splits
+    labels["train"][copied] = labels["test"][copied]
+    shutil.move(task / "16000" / "test" / moved, task / "16000" / "valid" / moved)  # now disagrees with the manifest
+    labels["valid"][moved] = labels["test"].pop(moved)
+    for split, value in labels.items():
+        (task / f"{split}.json").write_text(json.dumps(value))
+    victim = task / "16000" / "valid" / sorted(labels["valid"])[0]
     sf.write(victim, np.zeros(8000, np.float32), 22050, subtype="FLOAT")
     errors = "\n".join(check_task(task))
-    assert f"{moved} is in both train and test" in errors
+    assert f"{copied} is in both train and test" in errors
     assert "22050 Hz" in errors and "frames, expected 16000" in errors
     assert "manifest.json files/splits differ" in errors
     (task / "task_metadata.json").unlink()

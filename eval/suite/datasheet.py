@@ -28,11 +28,16 @@ COLUMNS = (
 
 
 def read_manifests(tasks_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The manifest of every task folder in ``tasks_dir``, sorted by task name."""
+    """The manifest of every task folder in ``tasks_dir``, in the suite's task order."""
     paths = sorted(Path(tasks_dir).glob("*/manifest.json"))
     if not paths:
         raise TaskFormatError(f"{tasks_dir}: no task manifests (build the suite first: cola-suite build)")
-    return sorted((json.loads(p.read_text()) for p in paths), key=lambda m: m["task_name"])
+    from eval.suite.tasks import TASKS
+
+    order = {t.spec.name: i for i, t in enumerate(TASKS)}
+    return sorted(
+        (json.loads(p.read_text()) for p in paths), key=lambda m: (order.get(m["task_name"], 99), m["task_name"])
+    )
 
 
 def rows(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ suite, and the pool reads the plans to leave out the suite's valid/test recordin
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -22,7 +21,8 @@ from eval.suite.hear_format import TaskSpec
 from eval.suite.sources import SourceCache
 from eval.suite.splits import SPLITS, rng_for
 
-MINI_CLIPS_PER_SPLIT = 12  # the mini suite keeps about this many clips per split (at least one per label)
+MINI_CLIPS_PER_SPLIT = 8  # the mini suite keeps about this many clips per split...
+MINI_LABELS = 8  # ...of at most this many labels (the same labels in every split)
 
 
 @dataclass(frozen=True)
@@ -74,16 +74,24 @@ class SuiteTask(ABC):
         """Every source recording on the valid/test side of the full task (the pool leaves them out)."""
         return {r for c in self.plan(ctx) if c.split != "train" for r in c.recordings}
 
+    def mini_labels(self, labels: list[str | None], ctx: BuildContext) -> list[str | None]:
+        """The labels the mini suite keeps: a seeded subset of at most ``MINI_LABELS``."""
+        if len(labels) <= MINI_LABELS:
+            return labels
+        order = rng_for(ctx.seed, self.spec.name, "mini-labels").permutation(len(labels))
+        return [labels[i] for i in sorted(order[:MINI_LABELS])]
+
     def select(self, clips: list[ClipPlan], ctx: BuildContext) -> list[ClipPlan]:
-        """The clips to build: all of them, or for the mini suite a seeded subset of each split
-        with the same number of clips per label (at least one)."""
+        """The clips to build: all of them, or for the mini suite a seeded subset: the same labels in
+        every split and the same number of clips per label and split (at least one)."""
         if not ctx.mini:
             return clips
+        labels = set(self.mini_labels(sorted({c.label for c in clips}, key=str), ctx))
         by_key: dict[tuple[str, str | None], list[ClipPlan]] = defaultdict(list)
         for c in clips:
-            by_key[(c.split, c.label)].append(c)
-        labels = {c.label for c in clips}
-        per_key = max(1, math.ceil(MINI_CLIPS_PER_SPLIT / len(labels)))
+            if c.label in labels:
+                by_key[(c.split, c.label)].append(c)
+        per_key = max(1, MINI_CLIPS_PER_SPLIT // len(labels))
         chosen = []
         for (split, label), group in sorted(by_key.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
             group = sorted(group, key=lambda c: c.stem)

@@ -17,7 +17,7 @@ from eval.suite import dsp
 from eval.suite.hear_format import TaskSpec
 from eval.suite.midi import Note, Part, Segment, render_segments
 from eval.suite.splits import rng_for
-from eval.suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask
+from eval.suite.tasks.base import MINI_LABELS, BuildContext, ClipPlan, Rendered, SuiteTask
 
 SOUNDFONTS = {  # split -> (package, soundfont file)
     "train": ("fluid-soundfont-gm", Path("usr/share/sounds/sf2/FluidR3_GM.sf2")),
@@ -123,6 +123,11 @@ class Pitch(_NotesTask):
         tools=("fluidsynth",),
     )
     label_order = tuple(str(p) for p in PITCHES)
+
+    def mini_labels(self, labels: list[str | None], ctx: BuildContext) -> list[str | None]:
+        """Consecutive pitches from middle C, so vocabulary index % 12 stays the pitch class."""
+        return [str(p) for p in range(60, 60 + MINI_LABELS)]
+
     notes_per_pitch: ClassVar[dict[str, int]] = {"train": 16, "valid": 8, "test": 8}
 
     def plan(self, ctx: BuildContext) -> list[ClipPlan]:
