@@ -18,8 +18,7 @@ from safetensors.torch import load_file, save_file
 from cola_hear.config import ModelConfig
 from cola_hear.model import ColaModel
 
-CONFIG_KEY = "cola_hear_config"
-FORMAT_KEY = "format"
+METADATA_KEY = "cola_hear"  # one key: safetensors stores metadata in a hash map of random order
 FORMAT = "cola-hear-weights-v1"
 
 
@@ -39,7 +38,7 @@ def save_weights(
         name: (t.detach().to(dtype) if t.is_floating_point() else t.detach()).cpu().contiguous()
         for name, t in model.state_dict().items()
     }
-    metadata = {FORMAT_KEY: FORMAT, CONFIG_KEY: json.dumps(model.config.to_dict(), sort_keys=True)}
+    metadata = weights_metadata(model.config.to_dict())
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -60,14 +59,24 @@ def read_config(path: str | os.PathLike) -> ModelConfig:
             metadata = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{path} is not a readable safetensors weights file: {exc}") from exc
-    if metadata.get(FORMAT_KEY) != FORMAT or CONFIG_KEY not in metadata:
-        raise WeightsError(
-            f"{path} is a safetensors file but not a cola-hear weights file (no {CONFIG_KEY!r} metadata)"
-        )
     try:
-        return ModelConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
-    except (ValueError, TypeError) as exc:
+        header = json.loads(metadata[METADATA_KEY])
+    except (KeyError, ValueError) as exc:
+        raise WeightsError(
+            f"{path} is a safetensors file but not a cola-hear weights file (no {METADATA_KEY!r} metadata)"
+        ) from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        found = header.get("format") if isinstance(header, dict) else None
+        raise WeightsError(f"{path}: unsupported weights format {found!r} (expected {FORMAT!r})")
+    try:
+        return ModelConfig.from_dict(header["config"])
+    except (KeyError, ValueError, TypeError) as exc:
         raise WeightsError(f"{path}: invalid model config: {exc}") from exc
+
+
+def weights_metadata(config: dict) -> dict[str, str]:
+    """The safetensors metadata of a weights file: format and model config as canonical JSON."""
+    return {METADATA_KEY: json.dumps({"format": FORMAT, "config": config}, sort_keys=True, separators=(",", ":"))}
 
 
 def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") -> ColaModel:

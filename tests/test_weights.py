@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cola_hear import ColaModel, EncoderConfig, ModelConfig, WeightsError, load_model, load_weights, save_weights
-from cola_hear.weights import CONFIG_KEY, read_config
+from cola_hear.weights import read_config, weights_metadata
 
 
 def test_round_trip_preserves_weights_and_config(tmp_path):
@@ -22,6 +22,22 @@ def test_round_trip_preserves_weights_and_config(tmp_path):
     assert loaded.config == config and loaded.config.provenance == {"steps": 7, "seed": 1}
     for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_same_weights_give_identical_bytes(tmp_path):
+    torch.manual_seed(3)
+    model = ColaModel(ModelConfig(provenance={"b": 1, "a": [2, 3]}))
+    first = save_weights(model, tmp_path / "a.safetensors").read_bytes()
+    second = save_weights(model, tmp_path / "b.safetensors").read_bytes()
+    assert first == second
+
+
+def test_other_format_version_is_named(tmp_path, random_weights):
+    meta = {"cola_hear": json.dumps({"format": "cola-hear-weights-v9", "config": ModelConfig().to_dict()})}
+    path = tmp_path / "future.safetensors"
+    save_file(load_file(str(random_weights)), str(path), metadata=meta)
+    with pytest.raises(WeightsError, match="cola-hear-weights-v9"):
+        read_config(path)
 
 
 def test_fp16_export_is_small_and_close(tmp_path):
@@ -50,7 +66,7 @@ def test_wrong_shapes_are_named(tmp_path, random_weights):
     tensors = load_file(str(random_weights))
     name = "encoder.backbone.conv_stem.weight"
     tensors[name] = torch.zeros(32, 3, 3, 3)  # a 3-channel stem under a 1-channel config
-    meta = {"format": "cola-hear-weights-v1", CONFIG_KEY: json.dumps(ModelConfig().to_dict())}
+    meta = weights_metadata(ModelConfig().to_dict())
     bad = tmp_path / "bad.safetensors"
     save_file(tensors, str(bad), metadata=meta)
     with pytest.raises(WeightsError, match=r"wrong shape \[encoder\.backbone\.conv_stem\.weight"):
@@ -60,7 +76,7 @@ def test_wrong_shapes_are_named(tmp_path, random_weights):
 def test_missing_tensors_are_named(tmp_path, random_weights):
     tensors = load_file(str(random_weights))
     del tensors["encoder.backbone.bn2.weight"]
-    meta = {"format": "cola-hear-weights-v1", CONFIG_KEY: json.dumps(ModelConfig().to_dict())}
+    meta = weights_metadata(ModelConfig().to_dict())
     bad = tmp_path / "bad.safetensors"
     save_file(tensors, str(bad), metadata=meta)
     with pytest.raises(WeightsError, match=r"missing \[encoder\.backbone\.bn2\.weight"):
@@ -72,7 +88,7 @@ def test_other_architecture_config_is_refused(tmp_path, random_weights):
     config = ModelConfig().to_dict()
     config["encoder"]["name"] = "efficientnet_b1"
     config["embedding_size"] = 1280
-    meta = {"format": "cola-hear-weights-v1", CONFIG_KEY: json.dumps(config)}
+    meta = weights_metadata(config)
     other = tmp_path / "b1.safetensors"
     save_file(tensors, str(other), metadata=meta)
     with pytest.raises(WeightsError, match="efficientnet_b1"):
@@ -82,7 +98,7 @@ def test_other_architecture_config_is_refused(tmp_path, random_weights):
 def test_unknown_config_key_is_refused(tmp_path, random_weights):
     config = ModelConfig().to_dict()
     config["frontend"]["n_mel"] = 64
-    meta = {"format": "cola-hear-weights-v1", CONFIG_KEY: json.dumps(config)}
+    meta = weights_metadata(config)
     path = tmp_path / "typo.safetensors"
     save_file(load_file(str(random_weights)), str(path), metadata=meta)
     with pytest.raises(WeightsError, match="n_mel"):
