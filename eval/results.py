@@ -15,11 +15,12 @@ import os
 import shlex
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+
+from cola_hear.atomic import atomic_write_text
 
 PROTOCOLS = ("linear_probe", "hear", "finetune")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +80,7 @@ def append_rows(rows: Iterable[ResultRow], results_dir: str | Path = DEFAULT_RES
                 writer.writeheader()
             for row in group:
                 writer.writerow({**asdict(row), "score": repr(float(row.score))})
-            _atomic_write(path, (old if old.endswith("\n") or not old else old + "\n") + buf.getvalue())
+            atomic_write_text(path, (old if old.endswith("\n") or not old else old + "\n") + buf.getvalue())
         written.append(path)
     return written
 
@@ -142,13 +143,3 @@ def _locked(path: Path):
     finally:
         os.close(fd)  # closing releases the lock
 
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

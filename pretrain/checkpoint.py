@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from cola_hear import ColaModel, save_weights
-from pretrain.atomic import atomic_write
+from cola_hear.atomic import atomic_write
 from pretrain.config import PretrainConfig
 
 log = logging.getLogger(__name__)

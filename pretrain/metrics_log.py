@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pretrain.atomic import atomic_write_text
+from cola_hear.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 

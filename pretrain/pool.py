@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from cola_hear.atomic import atomic_write, atomic_write_text
 from cola_hear.audio_io import load_audio
-from pretrain.atomic import atomic_write, atomic_write_text
 from pretrain.manifest import AudioFile, DataError, cache_key, find_audio_files, manifest_hash
 
 log = logging.getLogger(__name__)

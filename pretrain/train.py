@@ -33,7 +33,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from pretrain.atomic import atomic_write_text
+from cola_hear.atomic import atomic_write_text
 from pretrain.checkpoint import CheckpointError, export_weights, latest_checkpoint, list_checkpoints, save_checkpoint
 from pretrain.config import ConfigError, PretrainConfig, dump_toml
 from pretrain.distributed import Distributed, setup_distributed
