@@ -41,7 +41,7 @@ log "installing pinned packages (torch 2.11.0 stack, HEAR tools' dependencies, d
 log "installing $HEAR_TOOLS (--no-deps: their numpy 1.19 pins cannot install on Python 3.11)"
 "${PIP[@]}" install --no-deps $HEAR_TOOLS 2>&1 | grep -v "is ignored: it is neither" || true
 log "installing cola-hear in editable mode"
-"${PIP[@]}" install --no-deps --no-build-isolation -e . 2>&1 | grep -v "is ignored: it is neither" || true
+"${PIP[@]}" install --no-deps --no-build-isolation -e . --config-settings editable_mode=compat 2>&1 | grep -v "is ignored: it is neither" || true
 "$VENV/bin/python" -c "import cola_hear, heareval, hearvalidator, torch, torchaudio; print('[bootstrap] torch', torch.__version__, 'torchaudio', torchaudio.__version__)"
 echo "$want" > "$STAMP"
 log "done"
