@@ -20,8 +20,10 @@ import datetime
 import json
 import logging
 import math
+import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -376,6 +378,7 @@ class _Trainer:
         last = self.history[-1] if self.history else {}
         provenance = {
             "producer": "cola-pretrain",
+            "command": shlex.join(["cola-pretrain", *sys.argv[1:]]),
             "objective": cfg.objective.name,
             "steps": step,
             "seed": cfg.train.seed,
