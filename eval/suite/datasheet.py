@@ -89,7 +89,7 @@ def markdown(manifests: list[dict[str, Any]], command: str) -> str:
     for m in manifests:
         lines.append(f"### {m['task_name']} (`{m['folder']}`)")
         lines.append("")
-        lines.append(m["description"])
+        lines.append(m["description"] + (f" Caveat: {m['caveats']}" if m.get("caveats") else ""))
         lines.append("")
         counts = m["counts"]
         unit = "events" if m["embedding_type"] == "event" else "clips"

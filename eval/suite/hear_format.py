@@ -75,6 +75,7 @@ class TaskSpec:
     description: str
     sources: tuple[str, ...]  # registered source packages (eval.suite.sources.SOURCES)
     tools: tuple[str, ...] = ()  # tools whose output is in the audio (espeak-ng, fluidsynth...)
+    caveats: str = ""  # known limits of the task, printed in the datasheet
     prediction_type: str = "multiclass"
     version: str = "1.0.0"
 
@@ -249,6 +250,7 @@ class TaskWriter:
             "mode": self.mode,
             "folder": self.final.name,
             "description": self.spec.description,
+            "caveats": self.spec.caveats,
             "split_factor": self.spec.split_factor,
             "embedding_type": self.spec.embedding_type,
             "prediction_type": self.spec.prediction_type,

@@ -2,9 +2,9 @@
 
 What goes in: every audio file of the source packages (music, voices, words, effects,
 drum samples, bird song) except the recordings any suite task holds out for
-valid/test (whole sessions, kits, speakers and stamps, not only the clips made from
-them); synthetic sentences said by the keyword task's TRAIN speakers only; and
-renders of music21 pieces the suite does not use, with the train soundfont
+valid/test (whole sessions, kits, speakers and words, not only the clips made from
+them, and any copy of them shipped under another name); synthetic sentences said by
+the keyword task's TRAIN speakers only; and renders of music21 pieces the suite does not use, with the train soundfont
 (FluidR3_GM) only. Files are 16 kHz mono PCM_16 WAV under ``<pool>/<source>/``;
 ``<pool>/manifest.json`` lists every file (duration, source, licence, origin,
 SHA-256) and its ``sha256`` identifies the whole pool (pretraining records it).
@@ -36,7 +36,7 @@ from eval.suite.sources import SOURCES, TOOL_LICENCES, SourceCache
 from eval.suite.speech import Synthesizer, Utterance
 from eval.suite.splits import rng_for
 from eval.suite.tasks import TASKS
-from eval.suite.tasks.base import BuildContext, recording_id, slug
+from eval.suite.tasks.base import BuildContext, content_id, recording_id, slug
 from eval.suite.tasks.birds import BIRD_WHEELS, NOT_BIRDS
 from eval.suite.tasks.keywords import speaker_splits, voices
 from eval.suite.tasks.music import INSTRUMENTS, Excerpt, MusicStyle, all_pieces, piece_span, read_pieces, segment_of
@@ -153,7 +153,7 @@ def _package_files(cache: SourceCache, held: set[str], excluded: Counter) -> lis
             if path.suffix.lower() not in AUDIO_EXTENSIONS or not path.is_file():
                 continue
             rid = recording_id(package, root, path)
-            if rid in held:
+            if rid in held or content_id(path) in held:
                 excluded[package] += 1
                 continue
             rel = path.relative_to(root / folder).with_suffix("").as_posix()
@@ -164,7 +164,7 @@ def _package_files(cache: SourceCache, held: set[str], excluded: Counter) -> lis
             rid = recording_id(wheel, root, path)
             if any(tag in path.name for tag in NOT_BIRDS):
                 continue
-            if rid in held:
+            if rid in held or content_id(path) in held:
                 excluded[wheel] += 1
                 continue
             found.append((PoolFile(f"{wheel}/{slug(path.stem)}.wav", wheel, rid), path))

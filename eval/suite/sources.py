@@ -257,7 +257,15 @@ class SourceCache:
             self._run(cmd, "apt-get download", cwd=self.root / "debs")
         except SourceError:
             self._ensure_apt_source(refresh=True)  # stale lists: refresh once and retry
-            self._run(cmd, "apt-get download", cwd=self.root / "debs")
+            try:
+                self._run(cmd, "apt-get download", cwd=self.root / "debs")
+            except SourceError as exc:
+                components = sorted({source(n).component for n in names})
+                raise SourceError(
+                    f"cannot download Debian package(s) {' '.join(names)} ({'/'.join(components)}).\n{exc}\n"
+                    f"To fetch them by hand on a Debian {DEBIAN_SUITE} machine with the {'/'.join(components)} "
+                    f"component(s) enabled: cd {self.root / 'debs'} && apt-get download {' '.join(names)}"
+                ) from None
         still = [n for n in names if self._deb_file(n) is None]
         if still:
             raise SourceError(f"apt-get download did not produce {' '.join(still)} in {self.root / 'debs'}")
@@ -289,7 +297,12 @@ class SourceCache:
     def _finish_unpack(self, tmp: Path, root: Path, archives: list[Path]) -> None:
         (tmp / ".cola-source.json").write_text(json.dumps(sorted(a.name for a in archives)))
         shutil.rmtree(root, ignore_errors=True)
-        os.replace(tmp, root)
+        try:
+            os.replace(tmp, root)
+        except OSError:  # another process unpacked the same archives meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not self._is_unpacked(root, *archives):
+                raise
 
     @staticmethod
     def _is_unpacked(root: Path, *archives: Path | None) -> bool:

@@ -168,19 +168,19 @@ class Synthesizer:
         data = home / "espeak-ng-data"
         (data / "mbrola").mkdir(parents=True, exist_ok=True)
         system = espeak_data_dir()
-        for entry in system.iterdir():
-            link = data / entry.name
-            if entry.name != "mbrola" and not link.is_symlink():
-                link.symlink_to(entry)
+        links = [(data / e.name, e) for e in system.iterdir() if e.name != "mbrola"]
         for v in voices:
             db = v.mbrola_database
             target = roots[f"mbrola-{db}"] / "usr" / "share" / "mbrola" / db / db
             if not target.exists():
                 raise SourceError(f"mbrola-{db} holds no voice file {target}")
-            link = data / "mbrola" / db
-            if link.is_symlink() or link.exists():
-                link.unlink()
-            link.symlink_to(target)
+            links.append((data / "mbrola" / db, target))
+        for link, target in links:
+            if not (link.is_symlink() and link.resolve() == target.resolve()):
+                tmp = link.with_name(f".{link.name}.{os.getpid()}")
+                tmp.unlink(missing_ok=True)
+                tmp.symlink_to(target)
+                os.replace(tmp, link)  # atomic: safe when several builds prepare the folder at once
         self._espeak_home = home
 
 

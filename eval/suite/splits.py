@@ -9,7 +9,7 @@ suite is built.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -74,3 +74,22 @@ def assign_groups(
             best = (error, assignment)
     assert best is not None
     return best[1]
+
+
+def connected(links: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Connected components of an undirected graph given by edges: every node -> the smallest
+    node of its component (e.g. stamps linked by a recording they share become one group)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in links:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {x: find(x) for x in parent}

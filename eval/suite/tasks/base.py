@@ -8,10 +8,12 @@ suite, and the pool reads the plans to leave out the suite's valid/test recordin
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,17 @@ class SuiteTask(ABC):
 def recording_id(package: str, root: Path, path: Path) -> str:
     """Stable identifier of a source file: ``<package>:<path inside the package>``."""
     return f"{package}:{Path(path).relative_to(root).as_posix()}"
+
+
+@cache
+def content_id(path: Path) -> str:
+    """Identifier of a file's bytes: packages ship some recordings under several names."""
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def source_ids(package: str, root: Path, path: Path) -> tuple[str, str]:
+    """Both identities of a source file (its path and its content), as clips record them."""
+    return recording_id(package, root, path), content_id(path)
 
 
 def slug(text: str) -> str:

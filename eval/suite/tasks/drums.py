@@ -22,7 +22,7 @@ from cola_hear.audio_io import AUDIO_EXTENSIONS, load_audio
 from eval.suite import dsp
 from eval.suite.hear_format import TaskSpec, event
 from eval.suite.splits import SPLITS, assign_groups, rng_for
-from eval.suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, recording_id, slug
+from eval.suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, slug, source_ids
 
 PACKAGE = "hydrogen-drumkits"
 KITS = Path("usr/share/hydrogen/data/drumkits")
@@ -54,8 +54,9 @@ def classify(instrument: str) -> str | None:
 
 
 def drum_samples(root: Path) -> list[Sample]:
-    """Every classifiable sample file of every kit (each file once), sorted."""
+    """Every classifiable sample file of every kit (each recording once), sorted."""
     samples: dict[Path, Sample] = {}
+    seen: set[str] = set()
     for xml in sorted((root / KITS).glob("*/drumkit.xml")):
         tree = ET.parse(xml).getroot()
         ns = tree.tag.split("}")[0] + "}" if tree.tag.startswith("{") else ""
@@ -65,7 +66,8 @@ def drum_samples(root: Path) -> list[Sample]:
                 continue
             for fn in inst.iter(f"{ns}filename"):
                 path = xml.parent / (fn.text or "")
-                if fn.text and path.is_file() and path not in samples:
+                if fn.text and path.is_file() and path not in samples and content_id(path) not in seen:
+                    seen.add(content_id(path))
                     samples[path] = Sample(xml.parent.name, label, path)
     return [samples[p] for p in sorted(samples)]
 
@@ -102,7 +104,7 @@ class Percussion(SuiteTask):
                 split=split[s.kit],
                 label=s.label,
                 group=s.kit,
-                recordings=(recording_id(PACKAGE, root, s.path),),
+                recordings=source_ids(PACKAGE, root, s.path),
                 params=s.path,
             )
             for s in samples
@@ -113,11 +115,12 @@ class Percussion(SuiteTask):
         root = ctx.cache.deb(PACKAGE)
         split = kit_splits(drum_samples(root), ctx.seed)
         return {
-            recording_id(PACKAGE, root, f)
+            i
             for kit, sp in split.items()
             if sp != "train"
             for f in (root / KITS / kit).rglob("*")
             if f.suffix.lower() in AUDIO_EXTENSIONS
+            for i in source_ids(PACKAGE, root, f)
         }
 
     def render(self, clips: Sequence[ClipPlan], ctx: BuildContext) -> Iterator[Rendered]:
@@ -144,6 +147,7 @@ class DrumEvents(SuiteTask):
         split_factor="drum kit",
         description="Onsets and offsets of 2-6 real drum hits of one hydrogen kit placed at random times in noise.",
         sources=(PACKAGE,),
+        caveats="Backgrounds are coloured noise only; event ends are where a hit decays 30 dB below its peak.",
     )
     label_order = CLASSES
     clips_per_split: ClassVar[dict[str, int]] = {"train": 240, "valid": 80, "test": 80}
@@ -170,7 +174,7 @@ class DrumEvents(SuiteTask):
                         split=sp,
                         label=None,
                         group=kit,
-                        recordings=tuple(sorted({recording_id(PACKAGE, root, h.sample) for h in hits})),
+                        recordings=tuple(sorted({i for h in hits for i in source_ids(PACKAGE, root, h.sample)})),
                         params=(hits, str(rng.choice(["white", "pink", "brown"])), float(rng.uniform(-50, -30))),
                     )
                 )

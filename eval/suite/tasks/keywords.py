@@ -144,6 +144,7 @@ class KeywordSpotting(SuiteTask):
         "in noise.",
         sources=(*FESTIVAL_PACKAGES, "mbrola"),
         tools=("espeak-ng", "flite", "festival"),
+        caveats="Synthetic voices only. MBROLA voices are licensed for non-commercial, non-military use only.",
     )
     label_order = (*KEYWORDS, UNKNOWN)
 

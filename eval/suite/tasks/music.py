@@ -200,6 +200,8 @@ class MusicStyle(SuiteTask):
         "German folk, Chinese folk; instruments from one shared pool.",
         sources=tuple(p for p, _ in SOUNDFONTS.values()),
         tools=("music21", "fluidsynth"),
+        caveats="Texture differs by style (monophonic folk tunes, polyphonic vocal music), which is part of "
+        "style; tempo comes from the score or 100 quarter notes per minute, varied by 10 %.",
     )
     pieces_per_style = 60
     excerpts_per_piece = 2

@@ -86,6 +86,7 @@ class InstrumentFamily(_NotesTask):
         evaluation=("top1_acc",),
         split_factor="soundfont (train FluidR3_GM, valid TimGM6mb, test MuseScore General)",
         description="NSynth-like instrument family (11) of a single rendered note; every split another soundfont.",
+        caveats="Rendered, not recorded: each family is a few General MIDI presets per soundfont.",
         sources=tuple(p for p, _ in SOUNDFONTS.values()),
         tools=("fluidsynth",),
     )
