@@ -1,0 +1,146 @@
+"""Section 4: the training step on one GPU at batch 256: fp32, bf16 + channels_last, and with ``torch.compile``.
+
+Measured only when ``torch.cuda.is_available()``; otherwise every row says "not measured (no GPU)".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import torch
+
+from benchmarks.settings import Settings
+from benchmarks.table import NOT_MEASURED_NO_GPU, Row, ratio, verdict
+from benchmarks.train_speed import step_config
+from pretrain.distributed import resolve_device
+from pretrain.sampling import PairBatch, crop_samples
+from pretrain.step import build_module, make_optimizer, to_channels_last, train_step, use_bf16
+
+log = logging.getLogger(__name__)
+
+SECTION = "4 gpu"
+GPU_TARGET = 5000.0  # pairs/s on one H100 (issue 6)
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    amp: str  # "off" | "bf16"
+    channels_last: bool
+    compile: bool
+
+
+VARIANTS = (
+    Variant("fp32", "off", False, False),
+    Variant("bf16 autocast + channels_last", "bf16", True, False),
+    Variant("bf16 autocast + channels_last + torch.compile", "bf16", True, True),
+)
+
+
+class UtilisationSampler:
+    """Samples ``torch.cuda.utilization()`` (percent, via NVML) in a thread while it is open."""
+
+    def __init__(self, device: torch.device, every_s: float = 0.1) -> None:
+        self.device = device
+        self.every_s = every_s
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gpu-utilisation", daemon=True)
+
+    def __enter__(self) -> UtilisationSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.samples.append(float(torch.cuda.utilization(self.device)))
+            except Exception:  # NVML missing or unsupported: no utilisation figure
+                return
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.samples) / len(self.samples) if self.samples else None
+
+
+def measure_step(
+    variant: Variant, batch: int, steps: int, warmup: int, device: str = "cuda"
+) -> tuple[float, float | None]:
+    """Pairs/s of the real training step (``pretrain.step.train_step``) and the mean GPU utilisation."""
+    config = step_config(batch, variant.amp, device, variant.channels_last)
+    target = resolve_device(config.train.device)
+    torch.manual_seed(config.train.seed)
+    module = build_module(config).to(target)
+    if variant.channels_last:
+        to_channels_last(module)
+    optimizer = make_optimizer(module, config.optim)
+    trained = torch.compile(module) if variant.compile else module
+    bf16 = use_bf16(config.train.amp, target)
+    n = crop_samples(config.frontend)
+    batch_data = PairBatch(0, 0.05 * torch.randn(batch, n), 0.05 * torch.randn(batch, n), None)
+    trained.train()
+    for _ in range(warmup):
+        train_step(trained, optimizer, batch_data, target, bf16)[0].item()
+    sampler = UtilisationSampler(target) if target.type == "cuda" else None
+    with sampler or contextlib.nullcontext():
+        start = time.perf_counter()
+        for _ in range(steps):
+            loss, _ = train_step(trained, optimizer, batch_data, target, bf16)
+        loss.item()  # wait for the device
+        elapsed = time.perf_counter() - start
+    return batch * steps / elapsed, sampler.mean if sampler is not None else None
+
+
+def gpu_rows(settings: Settings) -> list[Row]:
+    s = settings.sizes
+    b = s.gpu_batch
+    if not torch.cuda.is_available():
+        return [Row(SECTION, f"train step {v.name}, batch {b}", NOT_MEASURED_NO_GPU) for v in VARIANTS] + [
+            Row(SECTION, "GPU utilisation during the fastest step", NOT_MEASURED_NO_GPU)
+        ]
+    name = torch.cuda.get_device_name(0)
+    rows, rates, utilisation = [], {}, {}
+    for v in VARIANTS:
+        log.info("[4 gpu] train step %s, batch %d on %s", v.name, b, name)
+        try:
+            rate, util = measure_step(v, b, s.gpu_steps, s.gpu_warmup)
+        except Exception as exc:  # e.g. torch.compile without a working compiler: report, go on
+            log.warning("[4 gpu]   failed: %s", exc)
+            rows.append(
+                Row(SECTION, f"train step {v.name}, batch {b}", f"failed: {type(exc).__name__}", notes=str(exc)[:200])
+            )
+            continue
+        rates[v.name], utilisation[v.name] = rate, util
+        log.info("[4 gpu]   %.0f pairs/s, utilisation %s %%", rate, "?" if util is None else f"{util:.0f}")
+        base = rates.get(VARIANTS[0].name) if v is not VARIANTS[0] else None
+        rows.append(
+            Row(
+                SECTION,
+                f"train step {v.name}, batch {b}",
+                rate,
+                "pairs/s",
+                ratio(rate, base),
+                f"{name}; ratio vs fp32; {verdict(rate, GPU_TARGET, ' pairs/s')}; crops copied from the host",
+            )
+        )
+    if rates:
+        fastest = max(rates, key=rates.get)
+        rows.append(
+            Row(
+                SECTION,
+                "GPU utilisation during the fastest step",
+                utilisation[fastest],
+                "%",
+                None,
+                f"{fastest}; mean of torch.cuda.utilization() samples",
+            )
+        )
+    return rows

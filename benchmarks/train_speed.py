@@ -1,0 +1,93 @@
+"""Section 2: pretraining step throughput on the CPU, ours against the seed article's model, in one process."""
+
+from __future__ import annotations
+
+import logging
+
+from benchmarks.seed_model import benchmark_seed_step
+from benchmarks.settings import Settings
+from benchmarks.table import Row, cpu_bf16, ratio, verdict
+from pretrain.bench import benchmark_step
+from pretrain.config import PretrainConfig, load_config
+
+log = logging.getLogger(__name__)
+
+SECTION = "2 pretrain"
+SEED_RATIO_TARGET = 2.0
+
+
+def step_config(batch: int, amp: str, device: str = "cpu", channels_last: bool = True) -> PretrainConfig:
+    """The shipped ``default`` config at ``batch`` pairs per step."""
+    return load_config(
+        "default",
+        {
+            "train.batch_size": batch,
+            "train.amp": amp,
+            "train.device": device,
+            "train.channels_last": channels_last,
+        },
+    )
+
+
+def our_step(batch: int, amp: str, steps: int, warmup: int) -> float:
+    """Pairs per second of our training step on the CPU (``amp``: "off" or "bf16")."""
+    result = benchmark_step(step_config(batch, amp), steps=steps, warmup=warmup)
+    return float(result["pairs_per_s"])
+
+
+def train_rows(settings: Settings) -> tuple[list[Row], float]:
+    """The rows, and the best CPU rate of our step (what the data-loading section compares against)."""
+    s = settings.sizes
+    b = s.train_batch
+    log.info("[2 pretrain] seed article's model, batch %d", b)
+    seed = benchmark_seed_step(b, steps=s.train_steps, warmup=s.train_warmup)
+    log.info("[2 pretrain]   %.1f pairs/s; our step fp32, batch %d", seed, b)
+    fp32 = our_step(b, "off", s.train_steps, s.train_warmup)
+    log.info("[2 pretrain]   %.1f pairs/s", fp32)
+    rows = [
+        Row(
+            SECTION,
+            f"seed article model step, batch {b}, fp32",
+            seed,
+            "pairs/s",
+            None,
+            "3x3 stem + efficientnet_pytorch B0, two encoder passes",
+        ),
+        Row(
+            SECTION,
+            f"our step, batch {b}, fp32 channels_last",
+            fp32,
+            "pairs/s",
+            ratio(fp32, seed),
+            "ratio vs the seed model; both views in one encoder pass",
+        ),
+    ]
+    best = fp32
+    if cpu_bf16():
+        log.info("[2 pretrain] our step bf16 autocast, batch %d", b)
+        bf16 = our_step(b, "bf16", s.train_steps, s.train_warmup)
+        log.info("[2 pretrain]   %.1f pairs/s", bf16)
+        best = max(best, bf16)
+        rows.append(
+            Row(
+                SECTION,
+                f"our step, batch {b}, bf16 autocast channels_last",
+                bf16,
+                "pairs/s",
+                ratio(bf16, seed),
+                f"ratio vs the seed model; {ratio(bf16, fp32):.2f}x our fp32 step",
+            )
+        )
+    else:
+        rows.append(Row(SECTION, f"our step, batch {b}, bf16 autocast channels_last", "not measured (no CPU bf16)"))
+    rows.append(
+        Row(
+            SECTION,
+            "our best CPU step / seed model",
+            ratio(best, seed),
+            "x",
+            None,
+            verdict(ratio(best, seed), SEED_RATIO_TARGET),
+        )
+    )
+    return rows, best

@@ -1,0 +1,55 @@
+"""Smoke test of the benchmark command: a quick run of the in-process sections writes one CSV row per figure.
+
+No timing is asserted (timed checks belong in the benchmark itself); the figures must exist and be positive.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import torch
+from audio_fixtures import write_tone_folder
+
+from benchmarks.cli import main
+from benchmarks.table import NOT_MEASURED_NO_GPU
+
+
+def test_quick_benchmark_writes_every_figure_of_its_sections(tmp_path, capsys):
+    pool = tmp_path / "pool"
+    write_tone_folder(pool, n_classes=4, seconds=3.0)
+    out = tmp_path / "results" / "benchmarks.csv"
+
+    code = main(["--quick", "--sections", "2,3,4", "--pool", str(pool), "--out", str(out)])
+
+    assert code == 0
+    with out.open(newline="") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == ["section", "item", "value", "unit", "ratio", "notes"]
+        rows = list(reader)
+    items = {(r["section"], r["item"]): r for r in rows}
+    machine = {item for section, item in items if section == "machine"}
+    for detail in ("CPU model", "CPU cores", "torch version", "CPU bf16 support", "commit"):
+        assert detail in machine
+    assert {"load average at start (1, 5, 15 min)", "load average at end (1, 5, 15 min)"} <= machine
+
+    def number(section: str, prefix: str, column: str = "value") -> float:
+        matches = [r for (s, item), r in items.items() if s == section and item.startswith(prefix)]
+        assert len(matches) == 1, (section, prefix, sorted(items))
+        return float(matches[0][column])
+
+    # 2: our step against the seed article's model, measured side by side
+    assert number("2 pretrain", "seed article model step") > 0
+    assert number("2 pretrain", "our step, batch 8, fp32") > 0
+    assert number("2 pretrain", "our step, batch 8, fp32", "ratio") > 0
+    assert number("2 pretrain", "our best CPU step / seed model") > 0
+    # 3: the loader from its cache (a subset of the given, uncached pool) and decoding on the fly
+    assert number("3 loading", "audio pool") > 0
+    assert number("3 loading", "loader from decoded-audio cache", "ratio") > 0
+    assert number("3 loading", "decoding each crop on the fly") > 0
+    # 4: GPU rows are present either way
+    gpu = [r for (s, _), r in items.items() if s == "4 gpu"]
+    assert len(gpu) == 4
+    if not torch.cuda.is_available():
+        assert all(r["value"] == NOT_MEASURED_NO_GPU for r in gpu)
+    printed = capsys.readouterr().out
+    assert "2 pretrain" in printed and "3 loading" in printed and "4 gpu" in printed
