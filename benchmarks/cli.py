@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"CSV to write (default {DEFAULT_OUT})")
     p.add_argument("--pool", type=Path, help=f"audio folder for data loading (default {DEFAULT_POOL} if it exists)")
     p.add_argument("--tasks-dir", type=Path, help="HEAR tasks folder for the evaluation (default: the built suite)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile our training step (torch.profiler) into <out>-profile.txt next to the CSV",
+    )
     p.add_argument("--eval-cache-dir", type=Path, default=DEFAULT_EVAL_CACHE, help="embedding cache of the evaluation")
     return p
 
@@ -172,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             pool=pool,
             tasks_dir=args.tasks_dir or default_tasks_dir(args.quick),
             eval_cache_dir=args.eval_cache_dir,
+            profile_out=args.out.with_name(f"{args.out.stem}-profile.txt") if args.profile else None,
         )
         rows = machine_rows("start")
         rows.append(Row("machine", "run", "quick" if args.quick else "full", notes=f"sections {args.sections}"))

@@ -56,7 +56,12 @@ def quality_rows(settings: Settings) -> list[Row]:
     metric, shared, shared_std = scores["shared"]
     _, exact, exact_std = scores["windows"]
     difference = shared - exact
-    within = abs(difference) <= shared_std + exact_std
+    if seeds < 2:
+        judged = "not judged (one seed gives no spread)"
+    elif abs(difference) <= shared_std + exact_std:
+        judged = "within noise (|difference| <= sum of the stds)"
+    else:
+        judged = "NOT within noise (|difference| > sum of the stds)"
     return [
         Row(
             SECTION,
@@ -80,6 +85,6 @@ def quality_rows(settings: Settings) -> list[Row]:
             difference,
             metric,
             None,
-            "within noise (|difference| <= sum of the stds)" if within else "NOT within noise",
+            judged,
         ),
     ]

@@ -81,7 +81,7 @@ def scaling_rows(settings: Settings) -> list[Row]:
         rows.append(
             Row(
                 SECTION,
-                f"{processes} process(es) x batch {s.ddp_batch}",
+                f"{processes} process{'es' if processes > 1 else ''} x batch {s.ddp_batch}",
                 rate,
                 "pairs/s",
                 ratio(rate, rates[1]) if processes > 1 else None,

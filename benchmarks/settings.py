@@ -82,3 +82,4 @@ class Settings:
     pool: Path | None  # audio folder for the data-loading section (None: generated audio)
     tasks_dir: Path | None  # HEAR tasks for the evaluation section
     eval_cache_dir: Path  # embedding cache of the evaluation section
+    profile_out: Path | None = None  # where section 2 writes a profile of our step (None: no profile)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
+import torch
 
 from benchmarks.seed_model import benchmark_seed_step
 from benchmarks.settings import Settings
 from benchmarks.table import Row, cpu_bf16, ratio, verdict
+from cola_hear.atomic import atomic_write_text
 from pretrain.bench import benchmark_step
 from pretrain.config import PretrainConfig, load_config
 
@@ -33,6 +37,15 @@ def our_step(batch: int, amp: str, steps: int, warmup: int) -> float:
     """Pairs per second of our training step on the CPU (``amp``: "off" or "bf16")."""
     result = benchmark_step(step_config(batch, amp), steps=steps, warmup=warmup)
     return float(result["pairs_per_s"])
+
+
+def profile_step(batch: int, amp: str, path: Path, row_limit: int = 25) -> Path:
+    """Profile one warm-up and one timed step of ours (``torch.profiler``, CPU); write the top operators to ``path``."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        benchmark_step(step_config(batch, amp), steps=1, warmup=1)
+    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit)
+    header = f"our training step, batch {batch}, amp={amp}: operators by self CPU time (1 warm-up + 1 step)\n"
+    return atomic_write_text(path, header + table + "\n")
 
 
 def train_rows(settings: Settings) -> tuple[list[Row], float]:
@@ -62,12 +75,13 @@ def train_rows(settings: Settings) -> tuple[list[Row], float]:
             "ratio vs the seed model; both views in one encoder pass",
         ),
     ]
-    best = fp32
+    best, best_amp = fp32, "off"
     if cpu_bf16():
         log.info("[2 pretrain] our step bf16 autocast, batch %d", b)
         bf16 = our_step(b, "bf16", s.train_steps, s.train_warmup)
         log.info("[2 pretrain]   %.1f pairs/s", bf16)
-        best = max(best, bf16)
+        if bf16 > best:
+            best, best_amp = bf16, "bf16"
         rows.append(
             Row(
                 SECTION,
@@ -80,6 +94,9 @@ def train_rows(settings: Settings) -> tuple[list[Row], float]:
         )
     else:
         rows.append(Row(SECTION, f"our step, batch {b}, bf16 autocast channels_last", "not measured (no CPU bf16)"))
+    if settings.profile_out is not None:
+        log.info("[2 pretrain] profiling our step (amp=%s) into %s", best_amp, settings.profile_out)
+        profile_step(b, best_amp, settings.profile_out)
     rows.append(
         Row(
             SECTION,
