@@ -128,7 +128,14 @@ def gpu_rows(settings: Settings) -> list[Row]:
                 rate,
                 "pairs/s",
                 ratio(rate, base),
-                f"{name}; ratio vs fp32; {verdict(rate, GPU_TARGET, ' pairs/s')}; crops copied from the host",
+                "; ".join(
+                    [
+                        name,
+                        *(["ratio vs fp32"] if base else []),
+                        verdict(rate, GPU_TARGET, " pairs/s"),
+                        "crops from the host",
+                    ]
+                ),
             )
         )
     if rates:

@@ -55,16 +55,20 @@ def choose_source(settings: Settings, config: PretrainConfig) -> Source:
     if has_cache(settings.pool, cache_dir, config.frontend.sample_rate):
         return Source(settings.pool, cache_dir, f"{settings.pool} (existing decoded-audio cache)")
     files = find_audio_files([settings.pool])
-    take = np.linspace(0, len(files) - 1, min(settings.sizes.pool_subset_files, len(files))).round().astype(int)
+    count = min(settings.sizes.pool_subset_files, len(files))
+    picked = sorted(set(np.linspace(0, len(files) - 1, count).round().astype(int).tolist()))  # spread over the pool
     subset = work / "pool-subset"
     subset.mkdir(parents=True, exist_ok=True)
-    for i in sorted(set(take.tolist())):
+    for i in picked:
         source = Path(files[i].path)
         os.symlink(source, subset / f"{i:06d}{source.suffix}")
     log.warning(
-        "[3 loading] %s has no decoded-audio cache yet: using %d of its %d files", settings.pool, len(take), len(files)
+        "[3 loading] %s has no decoded-audio cache yet: using %d of its %d files",
+        settings.pool,
+        len(picked),
+        len(files),
     )
-    return Source(subset, work / "cache", f"{len(set(take.tolist()))} of the {len(files)} files of {settings.pool}")
+    return Source(subset, work / "cache", f"{len(picked)} of the {len(files)} files of {settings.pool}")
 
 
 def cache_loader_rate(source: Source, config: PretrainConfig, batch: int, batches: int) -> tuple[float, dict]:
