@@ -8,6 +8,7 @@ assignment, so a kit's samples are in the same split in both.
 
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
@@ -74,12 +75,19 @@ def drum_samples(root: Path) -> list[Sample]:
 
 def kit_splits(samples: Sequence[Sample], seed: int) -> dict[str, str]:
     """The kit -> split assignment both drum tasks share (every split holds every class)."""
-    weights: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
     labels: dict[str, set[str]] = defaultdict(set)
     for s in samples:
-        weights[s.kit] += 1
-        labels[s.kit].add(s.label)
-    return assign_groups(weights, seed, "hydrogen-kit", labels=labels)
+        counts[kit_family(s.kit)] += 1
+        labels[kit_family(s.kit)].add(s.label)
+    # square-root weights: kits differ tenfold in size, and a test split of one big kit would be weak
+    family = assign_groups({k: math.sqrt(n) for k, n in counts.items()}, seed, "hydrogen-kit", labels=labels)
+    return {s.kit: family[kit_family(s.kit)] for s in samples}
+
+
+def kit_family(kit: str) -> str:
+    """Kits made from one drummer's recordings (the three Millo kits) are one group."""
+    return "Millo" if kit.startswith("Millo") else kit
 
 
 class Percussion(SuiteTask):
@@ -162,7 +170,7 @@ class DrumEvents(SuiteTask):
             by_kit[s.kit].append(s)
         plans = []
         for sp in SPLITS:
-            kits = sorted(k for k in by_kit if split[k] == sp and len({s.label for s in by_kit[k]}) > 1)
+            kits = sorted(k for k in by_kit if split[k] == sp)
             for i in range(self.clips_per_split[sp]):
                 stem = f"{sp}-{i:04d}"
                 rng = rng_for(ctx.seed, self.spec.name, stem)
