@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from eval.suite.hear_format import TaskFormatError
 from eval.suite.sources import SourceCache, SourceError, default_cache_dir
 
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="[cola-suite] %(message)s")
     try:
         return args.func(args)
-    except SourceError as exc:
+    except (SourceError, TaskFormatError) as exc:
         logging.getLogger("cola-suite").error("%s", exc)
         return 2
 
