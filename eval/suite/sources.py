@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,9 +28,50 @@ log = logging.getLogger(__name__)
 
 CACHE_ENV = "COLA_SUITE_CACHE"
 DEFAULT_CACHE = Path("data/cache")
-DEBIAN_MIRROR = os.environ.get("COLA_SUITE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+MIRROR_ENV = "COLA_SUITE_DEBIAN_MIRROR"
+APT_SOURCES = Path("/etc/apt")
 DEBIAN_SUITE = "bookworm"  # pinned: package names such as wesnoth-1.16-music are bookworm's
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+
+
+def debian_mirror(apt_dir: Path = APT_SOURCES) -> str:
+    """The Debian archive this machine's apt already uses for ``DEBIAN_SUITE`` main (or ``$COLA_SUITE_DEBIAN_MIRROR``).
+
+    Reads deb822 ``*.sources`` files and one-line ``sources.list`` entries, so the suite's private
+    apt source points wherever the system's does.
+    """
+    if os.environ.get(MIRROR_ENV):
+        return os.environ[MIRROR_ENV].rstrip("/")
+    for uri, suites, components in _apt_entries(apt_dir):
+        if DEBIAN_SUITE in suites and "main" in components and not uri.rstrip("/").endswith("-security"):
+            return uri.rstrip("/")
+    raise SourceError(
+        f"no apt source for Debian {DEBIAN_SUITE} main found under {apt_dir}; "
+        f"set {MIRROR_ENV} to the URI of a Debian archive"
+    )
+
+
+def _apt_entries(apt_dir: Path) -> Iterable[tuple[str, list[str], list[str]]]:
+    """``(uri, suites, components)`` of every enabled ``deb`` entry under ``apt_dir``."""
+    files = [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*"))]
+    for path in files:
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        if path.suffix == ".sources":
+            for stanza in text.split("\n\n"):
+                fields = dict(
+                    (k.strip().lower(), v.strip())
+                    for k, _, v in (line.partition(":") for line in stanza.splitlines() if ":" in line)
+                )
+                if "deb" in fields.get("types", "").split() and fields.get("enabled", "yes").lower() != "no":
+                    for uri in fields.get("uris", "").split():
+                        yield uri, fields.get("suites", "").split(), fields.get("components", "").split()
+        elif path.suffix == ".list" or path.name == "sources.list":
+            for line in text.splitlines():
+                words = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()  # drop [options]
+                if len(words) >= 4 and words[0] == "deb":
+                    yield words[1], [words[2]], words[3:]
 
 MBROLA_DATABASES = ("en1", "us1", "us2", "us3", "de1", "de2", "de3", "de4", "de5", "de6")
 MBROLA_DATABASES += (
@@ -235,7 +277,7 @@ class SourceCache:
         (apt / "lists" / "partial").mkdir(parents=True, exist_ok=True)
         (apt / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
         signed = f" [signed-by={DEBIAN_KEYRING}]" if DEBIAN_KEYRING.exists() else ""
-        line = f"deb{signed} {DEBIAN_MIRROR} {DEBIAN_SUITE} main contrib non-free\n"
+        line = f"deb{signed} {debian_mirror()} {DEBIAN_SUITE} main contrib non-free\n"
         sources_list = apt / "sources.list"
         if not sources_list.exists() or sources_list.read_text() != line:
             sources_list.write_text(line)
@@ -331,5 +373,6 @@ class SourceCache:
             raise SourceError(
                 f"{what} failed (exit {proc.returncode}): {' | '.join(tail)}\n"
                 f"command: {' '.join(cmd)}\n"
-                "The first build needs network access to deb.debian.org and PyPI; later builds read the cache."
+                "The first build needs network access to the Debian archive apt uses and to the Python package index; "
+                "later builds read the cache."
             )
