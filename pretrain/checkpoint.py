@@ -44,7 +44,12 @@ def list_checkpoints(folder: str | os.PathLike) -> list[tuple[int, Path]]:
 
 
 def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any], keep: int = 2) -> Path:
-    """Write ``state`` as ``folder/step-NNNNNNNN.pt`` atomically and delete all but the ``keep`` newest."""
+    """Write ``state`` as ``folder/step-NNNNNNNN.pt`` atomically and delete all but the ``keep`` newest.
+
+    Temporary files that a killed process left behind (one writer at a time: rank 0) are removed first.
+    """
+    for stale in Path(folder).glob(".step-*.pt.*.tmp"):
+        stale.unlink(missing_ok=True)
     path = atomic_write(checkpoint_path(folder, int(state["step"])), lambda tmp: torch.save(state, tmp))
     for _, old in list_checkpoints(folder)[:-keep]:
         old.unlink(missing_ok=True)

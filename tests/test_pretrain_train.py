@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import signal
 import subprocess
 import sys
@@ -231,4 +232,46 @@ def test_sigterm_stops_after_the_current_step_with_a_checkpoint(tones, tmp_path)
     assert summary["stopped_by"] == "signal" and summary["steps"] >= 1
     assert "SIGTERM received" in stderr
     assert load_checkpoint(summary["checkpoint"])["step"] == summary["steps"]
+    assert load_model(summary["weights"]).scene_embedding_size == 1280
+
+
+def test_sigkill_at_random_points_then_resume_loses_nothing(tones, tmp_path):
+    """Kill -9 a run three times at random moments (mid-step or mid-checkpoint), resume each time, then finish."""
+    out = tmp_path / "run"
+    total = 12
+    base = [
+        sys.executable, "-m", "pretrain", "--config", "smoke", "--data", str(tones), "--out", str(out),
+        "--max-steps", str(total), "--batch-size", "2", "--no-cache", "--no-progress",
+        "--set", "frontend.segment_frames=32", "--set", "train.log_every=1", "--set", "train.checkpoint_every=2",
+    ]  # fmt: skip
+    rng = random.Random(7)
+    kills = 0
+    for attempt in range(3):
+        rows_before = len(read_log(out / "log.csv")) if (out / "log.csv").is_file() else 0
+        wanted = rows_before + rng.randint(1, 3)
+        command = [*base, "--resume"] if attempt else base
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 300
+            while process.poll() is None and not (
+                (out / "log.csv").is_file() and len(read_log(out / "log.csv")) >= wanted
+            ):
+                assert time.monotonic() < deadline, "no progress"
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 0.5))  # land anywhere in the next step or checkpoint write
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+            process.wait(timeout=60)
+        finally:
+            process.kill()
+    assert kills >= 2
+    final = subprocess.run([*base, "--resume"], capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert not list(out.rglob("*.tmp")), "a temporary file was left behind"
+    steps = [int(row["step"]) for row in read_log(out / "log.csv")]
+    assert steps == list(range(1, total + 1)), steps  # continuous: no gap, no duplicate
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == total
+    assert load_checkpoint(summary["checkpoint"])["step"] == total
     assert load_model(summary["weights"]).scene_embedding_size == 1280
