@@ -1,0 +1,44 @@
+"""The default weights shipped inside the package: small, fp16, with provenance, accepted by hear-validator."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from cola_hear import get_scene_embeddings, load_model
+from cola_hear.hear import default_weights_path
+from cola_hear.weights import read_config
+
+
+def test_shipped_weights_are_small_fp16_with_provenance():
+    path = default_weights_path()
+    assert path.is_file(), f"default weights missing: {path}"
+    assert path.stat().st_size < 20e6
+    tensors = load_file(str(path))
+    assert {t.dtype for t in tensors.values() if t.is_floating_point()} == {torch.float16}
+    provenance = read_config(path).provenance
+    for key in ("command", "steps", "seed", "data", "config", "git_commit"):
+        assert provenance.get(key) is not None, key
+    assert provenance["producer"] == "cola-pretrain" and provenance["steps"] > 0
+    assert len(provenance["data"]["manifest_sha256"]) == 64
+
+
+def test_load_model_without_path_uses_shipped_weights():
+    model = load_model()
+    emb = get_scene_embeddings(torch.zeros(1, 16000), model)
+    assert emb.shape == (1, 1280) and torch.isfinite(emb).all()
+
+
+def test_hear_validator_accepts_shipped_weights():
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "hear-validator"), "cola_hear"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Looks good!" in result.stdout
