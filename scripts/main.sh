@@ -11,11 +11,20 @@ POOL=${COLA_POOL:-data/pool}
 step() { printf '\n[main] ==== %s\n' "$*"; }
 start=$SECONDS
 
+# Built data is reused when it is complete (delete the folder to rebuild after changing the builder).
 step "1/6 offline downstream suite -> $SUITE (Debian/PyPI packages are fetched into data/cache once)"
-cola-suite build --out "$SUITE"
+if cola-suite check "$SUITE" >/dev/null 2>&1; then
+    echo "[main] $SUITE passes the schema check, reusing it"
+else
+    cola-suite build --out "$SUITE"
+fi
 
 step "2/6 unlabelled pretraining pool -> $POOL"
-cola-suite pool --out "$POOL"
+if [[ -f $POOL/manifest.json ]]; then
+    echo "[main] $POOL/manifest.json found, reusing the pool"
+else
+    cola-suite pool --out "$POOL"
+fi
 
 step "3/6 short COLA pretraining on the pool (pretrain/configs/smoke.toml) -> $OUT/pretrain"
 if [[ -f $OUT/pretrain/summary.json && -f $OUT/pretrain/model.safetensors ]]; then
