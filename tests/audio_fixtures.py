@@ -7,7 +7,6 @@ same class share their tones), written as real WAV/FLAC files at assorted sample
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,31 +84,3 @@ def write_tone_folder(
             sf.write(path, tone_mixture(freqs, seconds, rate, rng, noise), rate)
             clips.append(ToneClip(path, freqs, label))
     return clips
-
-
-def write_bad_files(root: str | Path) -> dict[str, Path]:
-    """Files with audio extensions that cannot be used: empty, not audio, no frames, NaN samples, silent."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    bad = {
-        "empty": root / "empty.wav",
-        "not_audio": root / "notes.wav",
-        "no_frames": root / "no_frames.wav",
-        "nan": root / "nan.wav",
-        "silent": root / "silent.flac",
-    }
-    bad["empty"].write_bytes(b"")
-    bad["not_audio"].write_text("this is a text file, not audio\n" * 20)
-    bad["no_frames"].write_bytes(_wav_header(0))
-    samples = np.full(1600, np.nan, dtype=np.float32)
-    sf.write(bad["nan"], samples, 16000, subtype="FLOAT")
-    sf.write(bad["silent"], np.zeros(16000, dtype=np.float32), 16000)
-    return bad
-
-
-def _wav_header(frames: int, rate: int = 16000) -> bytes:
-    """A valid 16-bit mono PCM WAV header announcing ``frames`` frames (and no data)."""
-    data = frames * 2
-    return struct.pack(
-        "<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data, b"WAVE", b"fmt ", 16, 1, 1, rate, rate * 2, 2, 16, b"data", data
-    )

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from audio_fixtures import write_bad_files, write_tone_folder
+from audio_fixtures import write_tone_folder
+from broken_audio import write_broken_audio
 from safetensors.torch import load_file
 
 from cola_hear import get_scene_embeddings, get_timestamp_embeddings, load_model
@@ -149,7 +150,7 @@ def test_bad_files_are_skipped_reported_and_the_run_finishes(tmp_path, caplog):
     """(Also runs the triplet objective end to end.)"""
     data = tmp_path / "data"
     write_tone_folder(data / "good", n_classes=4, seconds=1.5)
-    bad = write_bad_files(data / "bad")
+    broken = write_broken_audio(data / "broken")  # the project's folder of broken and awkward files
     caplog.set_level(logging.WARNING)
     config = small_config(
         data,
@@ -164,11 +165,14 @@ def test_bad_files_are_skipped_reported_and_the_run_finishes(tmp_path, caplog):
     result = run_training(config)
     assert result.steps == 2 and result.weights.is_file()
     skipped = {s.name.rsplit("/", 1)[-1]: s.reason for s in result.skipped}
-    assert set(skipped) == {p.name for p in bad.values()}
-    assert "empty" in skipped["no_frames.wav"] and "NaN" in skipped["nan.wav"] and "silent" in skipped["silent.flac"]
+    unusable = {p.name for p in broken["bad"]} | {"silence.wav"}  # training also drops all-zero audio
+    assert set(skipped) == unusable
+    assert "empty" in skipped["zero_frames.wav"] and "NaN" in skipped["nan.wav"] and "silent" in skipped["silence.wav"]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["data"]["skipped_files"] == len(bad) and summary["data"]["decoded_files"] == 4
-    assert any("skipped 5 of 9 files" in r.getMessage() for r in caplog.records)
+    decoded = 4 + len(broken["good"]) - 1
+    assert summary["data"]["skipped_files"] == len(unusable) and summary["data"]["decoded_files"] == decoded
+    total = decoded + len(unusable)
+    assert any(f"skipped {len(unusable)} of {total} files" in r.getMessage() for r in caplog.records)
     manifest = json.loads((tmp_path / "out" / "data_manifest.json").read_text())
     assert {s["name"].rsplit("/", 1)[-1] for s in manifest["skipped"]} == set(skipped)
 
