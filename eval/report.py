@@ -276,9 +276,7 @@ def plot_tasks(summary: pd.DataFrame, models: list[str], path: Path, title: str)
     ax.set_ylabel("primary metric (points)")
     ax.set_title(title)
     ax.legend(fontsize="small", ncols=min(4, len(models)))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    _save_figure(fig, path)
     return path
 
 
@@ -310,9 +308,7 @@ def plot_checkpoint_curves(
         ax.axhline(value, linestyle="--", linewidth=1, color="gray" if "random" in name else "black", label=name)
     ax.set(xlabel="pretraining step", ylabel="linear-probe suite average (points)", title="Pretraining helps?")
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    _save_figure(fig, path)
     return path
 
 
@@ -342,9 +338,7 @@ def plot_pretraining(logs: list[Path], path: Path) -> Path | None:
     ax_loss.set(xlabel="step", ylabel="contrastive loss", title="pretraining loss")
     ax_acc.set(xlabel="step", ylabel="in-batch accuracy", title="pretraining accuracy")
     ax_loss.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    _save_figure(fig, path)
     return path
 
 
@@ -419,3 +413,12 @@ def _names(tasks: list[str], limit: int = 8) -> str:
         return ""
     shown = ", ".join(tasks[:limit]) + (f" and {len(tasks) - limit} more" if len(tasks) > limit else "")
     return f" ({shown})"
+
+
+def _save_figure(fig, path: Path) -> None:
+    """Write a figure as PNG without a software/date stamp (reproducible bytes) and free it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
