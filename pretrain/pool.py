@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cola_hear.atomic import atomic_write, atomic_write_text
-from cola_hear.audio_io import load_audio
+from cola_hear.audio_io import audio_info, load_audio
 from pretrain.manifest import AudioFile, DataError, cache_key, find_audio_files, manifest_hash
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1
 SAMPLES_FILE = "samples.f16"
 INDEX_FILE = "index.json"
+DECODE_BLOCK_SECONDS = 600.0  # long files are decoded in blocks of this length
 MAX_ABS_SAMPLE = 1000.0  # larger float samples are corrupt data (and overflow float16)
 
 
@@ -132,7 +133,7 @@ def log_skipped(pool: AudioPool, limit: int = 10) -> None:
 def _decode(file: AudioFile, sample_rate: int) -> np.ndarray | SkippedFile:
     """The file's samples as float16, or why it cannot be used."""
     try:
-        audio = load_audio(file.path, sample_rate=sample_rate)
+        audio = _decode_blocks(file.path, sample_rate)
     except Exception as exc:  # one bad file never ends a run
         return SkippedFile(file.name, _short(exc, file.path))
     peak = float(np.abs(audio).max()) if audio.size else 0.0
@@ -143,6 +144,20 @@ def _decode(file: AudioFile, sample_rate: int) -> np.ndarray | SkippedFile:
     if peak > MAX_ABS_SAMPLE:
         return SkippedFile(file.name, f"implausible sample values (peak {peak:.3g})")
     return audio.astype(np.float16)
+
+
+def _decode_blocks(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Decode a file as float16 in blocks of ``DECODE_BLOCK_SECONDS`` (float32 memory bounded by one block).
+
+    A multi-hour recording never exists whole in float32; a file shorter than one block is one read.
+    When resampling, each block is resampled on its own: a few samples at each seam differ slightly.
+    """
+    duration = audio_info(path).duration
+    blocks, start = [], 0.0
+    while start < duration:
+        blocks.append(load_audio(path, sample_rate, start=start, duration=DECODE_BLOCK_SECONDS).astype(np.float16))
+        start += DECODE_BLOCK_SECONDS
+    return np.concatenate(blocks)
 
 
 def _decoded(files: list[AudioFile], sample_rate: int, workers: int, progress: bool) -> Iterator[tuple[AudioFile, Any]]:

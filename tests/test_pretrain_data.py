@@ -175,3 +175,17 @@ def _owners(samples: np.ndarray, clips, crop: np.ndarray) -> set[int]:
         if np.array_equal(samples[start : start + n], crop[:n]):
             found |= {i for i, (s, m) in enumerate(zip(clips.starts, clips.lengths, strict=True)) if s <= start < s + m}
     return found
+
+
+def test_long_files_are_decoded_in_blocks_without_seams(tmp_path, monkeypatch):
+    """Block-wise decoding of a long file gives the same samples as one read (blocks made tiny here)."""
+    import pretrain.pool as pool_module
+
+    rate = 16000
+    ramp = np.linspace(-0.5, 0.5, rate * 7, dtype=np.float32)
+    sf.write(tmp_path / "long.wav", ramp, rate, subtype="FLOAT")
+    whole = pool_module._decode_blocks(tmp_path / "long.wav", rate)
+    monkeypatch.setattr(pool_module, "DECODE_BLOCK_SECONDS", 1.5)
+    blocks = pool_module._decode_blocks(tmp_path / "long.wav", rate)
+    assert blocks.dtype == np.float16 and blocks.shape == whole.shape == (rate * 7,)
+    np.testing.assert_array_equal(blocks, whole)
