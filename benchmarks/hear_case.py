@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import resource
 import sys
@@ -26,10 +25,7 @@ def run(
     A warm-up call on the first clip (at most ``WARMUP_SECONDS`` of it) comes first, so the timing
     leaves out the one-off set-up of kernels for these input shapes, as a long evaluation would.
     """
-    model = load_model(weights)
-    model.config = dataclasses.replace(
-        model.config, hear=dataclasses.replace(model.config.hear, timestamp_mode=mode, precision=precision)
-    )
+    model = load_model(weights).with_hear(timestamp_mode=mode, precision=precision)
     fn = get_scene_embeddings if kind == "scene" else get_timestamp_embeddings
     generator = torch.Generator().manual_seed(0)
     audio = 0.1 * torch.randn(clips, int(seconds * model.sample_rate), generator=generator)

@@ -8,7 +8,6 @@ sum of the two standard deviations.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -25,9 +24,7 @@ SECTION = "7 quality"
 
 def with_timestamp_mode(weights: Path, mode: str, out: Path) -> Path:
     """A float32 copy of ``weights`` whose config asks for ``hear.timestamp_mode = mode``."""
-    model = load_weights(weights)
-    model.config = dataclasses.replace(model.config, hear=dataclasses.replace(model.config.hear, timestamp_mode=mode))
-    return save_weights(model, out)
+    return save_weights(load_weights(weights).with_hear(timestamp_mode=mode), out)
 
 
 def event_tasks(tasks_dir: Path) -> list[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from cola_hear.atomic import atomic_write_text
+from cola_hear.model import bf16_supported
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOT_MEASURED_NO_GPU = "not measured (no GPU)"
@@ -43,7 +44,7 @@ def cpu_model() -> str:
 
 def cpu_bf16() -> bool:
     """Whether this CPU runs bfloat16 kernels natively (oneDNN's check: AVX512-BF16 / AMX)."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return bf16_supported(torch.device("cpu"))
 
 
 def git_commit() -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 
 import torch
 import torch.nn.functional as F
@@ -42,15 +44,18 @@ class ColaModel(nn.Module):
     def segment_frames(self) -> int:
         return self.config.frontend.segment_frames
 
+    def with_hear(self, **changes: object) -> ColaModel:
+        """A model sharing these weights whose ``config.hear`` has ``changes`` (e.g. ``timestamp_mode="windows"``)."""
+        clone = copy.copy(self)
+        clone.config = dataclasses.replace(self.config, hear=dataclasses.replace(self.config.hear, **changes))
+        return clone
+
     def use_bf16(self) -> bool:
         """Whether inference runs under bf16 autocast (``hear.precision``, and device support)."""
         mode = self.config.hear.precision
         if mode == "fp32":
             return False
-        if self.device.type == "cuda":
-            supported = torch.cuda.is_bf16_supported()
-        else:
-            supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        supported = bf16_supported(self.device)
         if mode == "bf16" and not supported:
             raise ValueError(f"precision='bf16' but {self.device.type} has no bf16 support here")
         return supported
@@ -148,3 +153,10 @@ class ColaModel(nn.Module):
                 cols = self.encoder.pool_columns(self.encoder.feature_map(piece)).float()
                 outputs.append(cols[:, :, start - lo : start - lo + stop - start].cpu())
         return torch.cat(outputs, dim=2)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` runs bfloat16 kernels natively (CUDA's check; oneDNN's AVX512-BF16/AMX check on CPU)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -43,13 +41,6 @@ def test_timestamps_are_window_centres_in_ms(model):
     assert torch.equal(ts[0], ts[2])
 
 
-def _with_hear(model, **changes):
-    """A model sharing ``model``'s weights with other HEAR settings."""
-    clone = copy.copy(model)
-    clone.config = dataclasses.replace(model.config, hear=dataclasses.replace(model.config.hear, **changes))
-    return clone
-
-
 def _burst_response(model):
     """Per-timestamp change of the embedding caused by a 100 ms tone at 2.5 s in 6 s of silence."""
     audio = torch.zeros(1, 16000 * 6)
@@ -62,7 +53,7 @@ def _burst_response(model):
 
 def test_windows_mode_is_exactly_local(model):
     """Exact path: only windows covering the burst change."""
-    change, ts = _burst_response(_with_hear(model, timestamp_mode="windows"))
+    change, ts = _burst_response(model.with_hear(timestamp_mode="windows"))
     covered = (ts > 2500 - 480 - 10) & (ts < 2600 + 480 + 10)
     assert (change[(ts > 2500) & (ts < 2600)] > 1e-4).all()
     assert (change[~covered] <= 1e-4).all()
@@ -71,7 +62,7 @@ def test_windows_mode_is_exactly_local(model):
 @pytest.mark.parametrize("shifts", [1, 2, 4])
 def test_shared_mode_peaks_at_the_sound(model, shifts):
     """Fast path: the change peaks at the burst and fades with distance (the encoder sees context)."""
-    change, ts = _burst_response(_with_hear(model, timestamp_mode="shared", timestamp_shifts=shifts))
+    change, ts = _burst_response(model.with_hear(timestamp_mode="shared", timestamp_shifts=shifts))
     assert abs(ts[change.argmax()] - 2550) <= 32 * 10 / shifts + 100
     far = (ts < 1000) | (ts > 4100)
     assert change[far].max() < 0.2 * change.max()
@@ -79,16 +70,16 @@ def test_shared_mode_peaks_at_the_sound(model, shifts):
 
 def test_shared_mode_chunking_matches_whole_input(model):
     audio = torch.randn(1, 16000 * 20) * 0.1
-    whole, ts = get_timestamp_embeddings(audio, _with_hear(model, precision="fp32"))
-    chunked, ts2 = get_timestamp_embeddings(audio, _with_hear(model, precision="fp32", chunk_frames=500))
+    whole, ts = get_timestamp_embeddings(audio, model.with_hear(precision="fp32"))
+    chunked, ts2 = get_timestamp_embeddings(audio, model.with_hear(precision="fp32", chunk_frames=500))
     assert torch.equal(ts, ts2)
     assert (chunked - whole).norm() < 1e-2 * whole.norm()
 
 
 def test_modes_agree_on_shapes_and_timestamps(model):
     audio = torch.randn(2, 12345) * 0.1
-    a, ta = get_timestamp_embeddings(audio, _with_hear(model, timestamp_mode="windows"))
-    b, tb = get_timestamp_embeddings(audio, _with_hear(model, timestamp_mode="shared"))
+    a, ta = get_timestamp_embeddings(audio, model.with_hear(timestamp_mode="windows"))
+    b, tb = get_timestamp_embeddings(audio, model.with_hear(timestamp_mode="shared"))
     assert a.shape == b.shape and torch.equal(ta, tb)
 
 
