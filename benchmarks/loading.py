@@ -21,7 +21,7 @@ from benchmarks.table import REPO_ROOT, Row, ratio, verdict
 from cola_hear.audio_io import AudioError, audio_info, load_audio
 from pretrain.config import PretrainConfig, load_config
 from pretrain.manifest import AudioFile, cache_key, find_audio_files
-from pretrain.pool import CACHE_VERSION, INDEX_FILE, build_pool
+from pretrain.pool import CACHE_VERSION, INDEX_FILE, build_pool, cache_entry
 from pretrain.sampling import PairSampler, Prefetcher, crop_samples, make_clips
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class Source:
 def has_cache(folder: Path, cache_dir: Path, sample_rate: int) -> bool:
     """Whether ``pretrain.pool`` already holds a complete decoded-audio cache of ``folder`` in ``cache_dir``."""
     key = cache_key(find_audio_files([folder]), sample_rate, CACHE_VERSION)
-    return (cache_dir / key[:24] / INDEX_FILE).is_file()  # the entry layout of pretrain.pool.build_pool
+    return (cache_entry(key, cache_dir) / INDEX_FILE).is_file()
 
 
 def choose_source(settings: Settings, config: PretrainConfig) -> Source:

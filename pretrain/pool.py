@@ -99,7 +99,7 @@ def build_pool(
         log.info("decoding %d audio files (no cache)", len(files))
         return _decode_in_memory(files, sample_rate, digest, folder_names, workers, progress)
     key = cache_key(files, sample_rate, CACHE_VERSION)
-    entry = Path(cache_dir) / key[:24]
+    entry = cache_entry(key, cache_dir)
     pool = _read_cache(entry, key, folder_names)
     if pool is not None:
         log.info("audio cache hit: %s (%d files, %.2f h)", entry, len(pool.names), pool.total_seconds / 3600)
@@ -112,6 +112,11 @@ def build_pool(
     if pool is None:
         raise DataError(f"audio cache {entry} was written but cannot be read back")
     return pool
+
+
+def cache_entry(key: str, cache_dir: str | os.PathLike) -> Path:
+    """The folder of the cache entry for ``key``; it is complete once it holds ``INDEX_FILE``."""
+    return Path(cache_dir) / key[:24]
 
 
 def log_skipped(pool: AudioPool, limit: int = 10) -> None:
