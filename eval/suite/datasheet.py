@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cola_hear.atomic import atomic_write_text
 from eval.suite.hear_format import TaskFormatError
 from eval.suite.splits import SPLITS
 
@@ -114,7 +115,5 @@ def write_datasheet(tasks_dir: str | os.PathLike, md_path: str | os.PathLike, co
     writer.writeheader()
     writer.writerows(rows(manifests))
     for path, text in ((md_path, markdown(manifests, command)), (csv_path, buf.getvalue())):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        atomic_write_text(path, text)
     return md_path, csv_path
