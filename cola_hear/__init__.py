@@ -6,7 +6,7 @@
 """
 
 from cola_hear.config import EncoderConfig, FrontEndConfig, HearConfig, ModelConfig
-from cola_hear.hear import get_scene_embeddings, get_timestamp_embeddings, load_model
+from cola_hear.hear import default_weights_path, get_scene_embeddings, get_timestamp_embeddings, load_model
 from cola_hear.model import ColaModel
 from cola_hear.weights import WeightsError, load_weights, save_weights
 
@@ -17,6 +17,7 @@ __all__ = [
     "HearConfig",
     "ModelConfig",
     "WeightsError",
+    "default_weights_path",
     "get_scene_embeddings",
     "get_timestamp_embeddings",
     "load_model",

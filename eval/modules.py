@@ -44,9 +44,16 @@ class ModuleSpec:
         return f"{self.module}:{self.weights.stem}" if self.weights else self.module
 
     def weights_checksum(self) -> str:
-        """SHA-256 of the weights file, or ``"none"`` when the module loads without one."""
+        """SHA-256 of the weights file the module will load.
+
+        Without a weights file: the checksum of the module's own default weights when it names
+        them through a ``default_weights_path()`` function (``cola_hear`` does), so results and
+        cached embeddings follow a change of shipped weights; ``"none"`` for modules without weights.
+        """
         if self.weights is None:
-            return "none"
+            default = getattr(importlib.import_module(self.module), "default_weights_path", None)
+            path = Path(default()) if callable(default) else None
+            return weights_sha256(path) if path is not None and path.is_file() else "none"
         if not Path(self.weights).is_file():
             raise ModuleError(f"weights file not found: {self.weights}")
         return weights_sha256(self.weights)
