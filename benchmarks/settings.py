@@ -19,6 +19,7 @@ class Sizes:
     train_batch: int = 128
     train_steps: int = 4
     train_warmup: int = 2
+    train_compile: bool = True  # also time the step under torch.compile (compiling takes a minute or two)
     # 3. data loading
     loader_batches: int = 10  # batches of ``train_batch`` pairs from the cache
     fly_pairs: int = 128  # pairs decoded on the fly
@@ -45,6 +46,7 @@ QUICK = Sizes(
     train_batch=8,
     train_steps=1,
     train_warmup=1,
+    train_compile=False,
     loader_batches=3,
     fly_pairs=8,
     generated_seconds=20.0,

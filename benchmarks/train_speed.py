@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.seed_model import benchmark_seed_step
-from benchmarks.settings import Settings
+from benchmarks.settings import Settings, Sizes
 from benchmarks.table import Row, cpu_bf16, ratio, verdict
 from cola_hear.atomic import atomic_write_text
 from pretrain.bench import benchmark_step
@@ -20,7 +20,9 @@ SECTION = "2 pretrain"
 SEED_RATIO_TARGET = 2.0
 
 
-def step_config(batch: int, amp: str, device: str = "cpu", channels_last: bool = True) -> PretrainConfig:
+def step_config(
+    batch: int, amp: str, device: str = "cpu", channels_last: bool = True, compile: bool = False
+) -> PretrainConfig:
     """The shipped ``default`` config at ``batch`` pairs per step."""
     return load_config(
         "default",
@@ -29,13 +31,14 @@ def step_config(batch: int, amp: str, device: str = "cpu", channels_last: bool =
             "train.amp": amp,
             "train.device": device,
             "train.channels_last": channels_last,
+            "train.compile": compile,
         },
     )
 
 
-def our_step(batch: int, amp: str, steps: int, warmup: int) -> float:
+def our_step(batch: int, amp: str, steps: int, warmup: int, compile: bool = False) -> float:
     """Pairs per second of our training step on the CPU (``amp``: "off" or "bf16")."""
-    result = benchmark_step(step_config(batch, amp), steps=steps, warmup=warmup)
+    result = benchmark_step(step_config(batch, amp, compile=compile), steps=steps, warmup=warmup)
     return float(result["pairs_per_s"])
 
 
@@ -94,6 +97,12 @@ def train_rows(settings: Settings) -> tuple[list[Row], float]:
         )
     else:
         rows.append(Row(SECTION, f"our step, batch {b}, bf16 autocast channels_last", "not measured (no CPU bf16)"))
+    if not s.train_compile:
+        rows.append(
+            Row(SECTION, f"our step with torch.compile, batch {b}, fp32 channels_last", "not measured (--quick)")
+        )
+    else:
+        best = _compiled_row(rows, b, s, seed, fp32, best)
     if settings.profile_out is not None:
         log.info("[2 pretrain] profiling our step (amp=%s) into %s", best_amp, settings.profile_out)
         profile_step(b, best_amp, settings.profile_out)
@@ -108,3 +117,34 @@ def train_rows(settings: Settings) -> tuple[list[Row], float]:
         )
     )
     return rows, best
+
+
+def _compiled_row(rows: list[Row], b: int, s: Sizes, seed: float, fp32: float, best: float) -> float:
+    """Append the torch.compile row of our step; return the best rate so far."""
+    log.info("[2 pretrain] our step fp32 + torch.compile, batch %d (compiling first)", b)
+    try:
+        compiled = our_step(b, "off", s.train_steps, s.train_warmup + 1, compile=True)
+    except Exception as exc:  # e.g. no C++ compiler for inductor: report, go on
+        log.warning("[2 pretrain]   torch.compile failed: %s", exc)
+        rows.append(
+            Row(
+                SECTION,
+                f"our step with torch.compile, batch {b}, fp32 channels_last",
+                f"not measured (torch.compile failed: {type(exc).__name__})",
+            )
+        )
+    else:
+        log.info("[2 pretrain]   %.1f pairs/s", compiled)
+        if compiled > best:
+            best = compiled
+        rows.append(
+            Row(
+                SECTION,
+                f"our step with torch.compile, batch {b}, fp32 channels_last",
+                compiled,
+                "pairs/s",
+                ratio(compiled, seed),
+                f"ratio vs the seed model; {ratio(compiled, fp32):.2f}x our eager fp32 step; compile time excluded",
+            )
+        )
+    return best

@@ -10,7 +10,7 @@ import torch
 from pretrain.config import PretrainConfig
 from pretrain.distributed import resolve_device
 from pretrain.sampling import PairBatch, crop_samples
-from pretrain.step import build_module, make_optimizer, to_channels_last, train_step, use_bf16
+from pretrain.step import build_module, compile_module, make_optimizer, to_channels_last, train_step, use_bf16
 
 
 def benchmark_step(config: PretrainConfig, steps: int = 5, warmup: int = 2) -> dict[str, Any]:
@@ -25,6 +25,7 @@ def benchmark_step(config: PretrainConfig, steps: int = 5, warmup: int = 2) -> d
     if config.train.channels_last:
         to_channels_last(module)
     optimizer = make_optimizer(module, config.optim)
+    trained = compile_module(module) if config.train.compile else module
     bf16 = use_bf16(config.train.amp, device)
     b, n = config.train.batch_size, crop_samples(config.frontend)
     batch = PairBatch(0, 0.05 * torch.randn(b, n), 0.05 * torch.randn(b, n), None)
@@ -32,7 +33,7 @@ def benchmark_step(config: PretrainConfig, steps: int = 5, warmup: int = 2) -> d
     times = []
     for i in range(warmup + steps):
         start = time.perf_counter()
-        loss, _ = train_step(module, optimizer, batch, device, bf16)
+        loss, _ = train_step(trained, optimizer, batch, device, bf16)
         loss.item()  # wait for the device
         if i >= warmup:
             times.append(time.perf_counter() - start)
@@ -45,6 +46,7 @@ def benchmark_step(config: PretrainConfig, steps: int = 5, warmup: int = 2) -> d
         "device": str(device),
         "bf16": bf16,
         "channels_last": config.train.channels_last,
+        "compile": config.train.compile,
         "threads": torch.get_num_threads(),
         "objective": config.objective.name,
         "encoder": config.encoder.name,

@@ -125,6 +125,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" (CUDA when available) | "cpu" | "cuda" | "cuda:N"
     amp: str = "auto"  # "auto" (bf16 autocast on CUDA only) | "bf16" (also on CPU) | "off"
     channels_last: bool = True
+    compile: bool = False  # torch.compile the training module (inductor; needs a C++ compiler on the CPU)
     threads: int | None = None  # torch CPU threads (None: torch's default)
     progress: bool = True  # tqdm progress bar
 

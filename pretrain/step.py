@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from cola_hear import ColaModel
+from cola_hear.model import bf16_supported
 from pretrain.augment import apply_masks
 from pretrain.config import OptimConfig, PretrainConfig
 from pretrain.objectives import build_objective
@@ -43,6 +44,12 @@ def build_module(config: PretrainConfig) -> PretrainModule:
     return PretrainModule(model, build_objective(config.objective, model.config.embedding_size))
 
 
+def compile_module(module: nn.Module) -> nn.Module:
+    """``torch.compile`` of ``module`` (same parameters; save and load through the original module)."""
+    log.info("compiling the training module with torch.compile (the first steps are slow)")
+    return torch.compile(module)
+
+
 def make_optimizer(module: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
@@ -56,8 +63,8 @@ def use_bf16(amp: str, device: torch.device) -> bool:
             raise ValueError(f"train.amp='bf16' but {torch.cuda.get_device_name(device)} does not support bfloat16")
         log.warning("this GPU does not support bfloat16; training in float32")
         return False
-    if device.type == "cpu" and not torch.backends.mkldnn.is_available():
-        raise ValueError("train.amp='bf16' on the CPU needs oneDNN (mkldnn), which this torch build lacks")
+    if device.type == "cpu" and not bf16_supported(device):
+        raise ValueError("train.amp='bf16' on the CPU needs native bf16 (AVX512-BF16 or AMX); this CPU has none")
     return True
 
 

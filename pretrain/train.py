@@ -45,6 +45,7 @@ from pretrain.sampling import PairSampler, Prefetcher, make_clips
 from pretrain.step import (
     PretrainModule,
     build_module,
+    compile_module,
     make_optimizer,
     step_seed,
     to_channels_last,
@@ -69,6 +70,7 @@ RESUMABLE = {
         "device",
         "amp",
         "channels_last",
+        "compile",
         "threads",
         "progress",
     },
@@ -174,6 +176,8 @@ class _Trainer:
             if self.dist.enabled
             else module
         )
+        if cfg.train.compile:
+            trained = compile_module(trained)
         log.info(
             "training %s objective, batch %d x %d process(es), %s%s, from step %d (budget: %s)",
             cfg.objective.name,

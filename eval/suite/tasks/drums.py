@@ -150,6 +150,7 @@ class DrumEvents(SuiteTask):
     spec = TaskSpec(
         name="drum_events",
         embedding_type="event",
+        prediction_type="multilabel",  # frames hold zero or several hits; heareval's event runner needs it
         sample_duration=6.0,
         evaluation=("event_onset_200ms_fms", "segment_1s_er"),
         split_factor="drum kit",
