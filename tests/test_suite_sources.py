@@ -1,10 +1,10 @@
-"""Where the suite builder fetches Debian packages from: the system's own apt sources."""
+"""Where the suite builder fetches Debian packages from (the system's own apt sources), and missing tools."""
 
 from __future__ import annotations
 
 import pytest
 
-from eval.suite.sources import MIRROR_ENV, SourceError, debian_mirror
+from eval.suite.sources import MIRROR_ENV, SourceError, debian_mirror, require_tool
 
 
 def test_mirror_from_deb822_sources(tmp_path, monkeypatch):
@@ -31,3 +31,12 @@ def test_environment_overrides_and_missing_source_is_named(tmp_path, monkeypatch
     monkeypatch.delenv(MIRROR_ENV)
     with pytest.raises(SourceError, match=MIRROR_ENV):
         debian_mirror(tmp_path)
+
+
+def test_a_missing_tool_names_the_package_and_the_command_that_installs_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty PATH: no tool is installed
+    with pytest.raises(SourceError, match=r"'espeak-ng' is not installed: run `apt-get install espeak-ng`"):
+        require_tool("espeak-ng")
+    (tmp_path / "espeak-ng").write_text("#!/bin/sh\n")
+    (tmp_path / "espeak-ng").chmod(0o755)
+    assert require_tool("espeak-ng") == str(tmp_path / "espeak-ng")
