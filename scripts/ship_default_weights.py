@@ -1,18 +1,20 @@
 """Make a finished pretraining run the shipped default weights, with its provenance under results/.
 
-    python scripts/ship_default_weights.py runs/default-v1 [--command "cola-pretrain ..."]
+    python scripts/ship_default_weights.py runs/default-v1 [--step N] [--command "cola-pretrain ..."]
 
-Exports the run's newest checkpoint as fp16 to ``cola_hear/assets/default.safetensors``, copies its
-loss log to ``results/pretrain/cola.csv`` and writes ``results/default_weights.md`` from the
+Exports the run's newest checkpoint (or the one of step N) as fp16 to
+``cola_hear/assets/default.safetensors``, copies its loss log up to that step to
+``results/pretrain/cola.csv`` and writes ``results/default_weights.md`` from the
 provenance stored in the weights file. Nothing in the output is typed by hand.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
+import io
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -21,7 +23,7 @@ import torch
 from cola_hear.atomic import atomic_write_text
 from cola_hear.hear import default_weights_path
 from cola_hear.weights import read_config
-from pretrain.checkpoint import export_weights, latest_checkpoint
+from pretrain.checkpoint import checkpoint_path, export_weights, latest_checkpoint, load_checkpoint
 
 MAX_BYTES = 20_000_000
 
@@ -29,14 +31,21 @@ MAX_BYTES = 20_000_000
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="pretraining output folder (holds checkpoints/ and log.csv)")
+    parser.add_argument("--step", type=int, help="ship this step's checkpoint (default: the newest readable one)")
     parser.add_argument("--command", help="the training command, when the run's provenance lacks it")
     parser.add_argument("--results", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
 
-    found = latest_checkpoint(args.run / "checkpoints")
-    if found is None:
-        parser.error(f"no readable checkpoint under {args.run / 'checkpoints'}")
-    ckpt_path, state = found
+    if args.step is not None:
+        ckpt_path = checkpoint_path(args.run / "checkpoints", args.step)
+        if not ckpt_path.is_file():
+            parser.error(f"no checkpoint of step {args.step}: {ckpt_path} does not exist")
+        state = load_checkpoint(ckpt_path)
+    else:
+        found = latest_checkpoint(args.run / "checkpoints")
+        if found is None:
+            parser.error(f"no readable checkpoint under {args.run / 'checkpoints'}")
+        ckpt_path, state = found
     if args.command:
         state["provenance"].setdefault("command", args.command)
     out = export_weights(state, default_weights_path(), dtype=torch.float16)
@@ -45,11 +54,20 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{out} is {size / 1e6:.1f} MB, over the {MAX_BYTES / 1e6:.0f} MB limit for shipped weights")
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     (args.results / "pretrain").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.run / "log.csv", args.results / "pretrain" / "cola.csv")
+    _copy_log(args.run / "log.csv", args.results / "pretrain" / "cola.csv", int(state["step"]))
     provenance = read_config(out).provenance
     atomic_write_text(args.results / "default_weights.md", _markdown(provenance, ckpt_path, out, size, digest))
     print(f"shipped {ckpt_path} -> {out} ({size / 1e6:.1f} MB, sha256 {digest[:12]})")
     return 0
+
+
+def _copy_log(src: Path, dst: Path, last_step: int) -> None:
+    """The run's CSV log up to ``last_step`` (the shipped checkpoint), header included."""
+    with src.open(newline="") as f:
+        rows = list(csv.reader(f))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([rows[0], *(r for r in rows[1:] if r and int(r[0]) <= last_step)])
+    atomic_write_text(dst, out.getvalue())
 
 
 def _markdown(p: dict, ckpt: Path, out: Path, size: int, digest: str) -> str:
