@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cola_hear.atomic import atomic_write_text
 from eval.metrics import higher_is_better
 from eval.results import DEFAULT_RESULTS_DIR, ResultRow, csv_path, read_rows
 
@@ -103,6 +104,20 @@ def suite_average(summary: pd.DataFrame, model: str, tasks: list[str] | None = N
     if s.empty:
         return math.nan, math.nan, 0
     return float(s["mean"].mean()), float(np.sqrt((s["std"] ** 2).sum()) / len(s)), len(s)
+
+
+VALID_SCORE = re.compile(r"\bvalid_(?:score|frame_map)=(?P<value>[-+0-9.eE]+|nan)")
+
+
+def validation_averages(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per model: the linear probe's validation score (the selection metric it recorded, in points)
+    averaged over seeds, then over tasks. Weights are chosen on this, never on the test scores."""
+    if rows.empty:
+        return pd.DataFrame(columns=["model", "valid", "n_tasks"])
+    values = rows["details"].astype(str).str.extract(VALID_SCORE)["value"].astype(float) * 100.0
+    per_task = rows.assign(valid=values).dropna(subset=["valid"]).groupby(["model", "task"])["valid"].mean()
+    out = per_task.groupby(level="model").agg(["mean", "count"]).reset_index()
+    return out.rename(columns={"mean": "valid", "count": "n_tasks"}).sort_values("valid", ascending=False)
 
 
 def compare(summary: pd.DataFrame, a: str, b: str) -> dict[str, object]:
@@ -395,15 +410,20 @@ def generate_report(config: ReportConfig | None = None) -> Path:
         md += [f"| `{run}` | {step} | {mean:.1f} ± {std:.1f} |"
                for run, points in curves.items() for step, mean, std in points]
         md += ["", f"![linear probe against pretraining steps]({png.name})"]
+    valid = validation_averages(load_rows(out_dir, "linear_probe"))
+    if not valid.empty:
+        md += ["", "## Model selection on the validation splits", "",
+               "The linear probe's validation score (accuracy, or mean average precision where the task's metric "
+               "is not an accuracy; frame mAP on event tasks), averaged over seeds and then tasks. The shipped "
+               "weights are chosen on this column; test scores play no part.", "",
+               "| model | validation average (points) | tasks |", "|---|---:|---:|"]
+        md += [f"| `{r.model}` | {r.valid:.1f} | {r.n_tasks} |" for r in valid.itertuples()]
     logs = sorted(out_dir.glob(config.pretrain_logs))
     png = plot_pretraining(logs, out_dir / "pretraining.png") if logs else None
     md += ["", "## Pretraining curve", ""]
     md.append(f"![pretraining loss and accuracy]({png.name})" if png else
               f"No pretraining log yet (`{config.pretrain_logs}` with columns step, loss, acc).")
-    readme = out_dir / "README.md"
-    tmp = readme.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(md) + "\n")
-    tmp.replace(readme)
+    readme = atomic_write_text(out_dir / "README.md", "\n".join(md) + "\n")
     log.info("wrote %s", readme)
     return readme
 

@@ -98,3 +98,18 @@ def test_rows_round_trip_and_a_foreign_csv_is_refused(tmp_path):
     (tmp_path / "hear.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="has columns"):
         append_rows([_row("hear", "t", "m", 0, 0.5)], tmp_path)
+
+
+def test_model_selection_table_averages_the_recorded_validation_scores(tmp_path):
+    rows = []
+    for model, valid in (("cola@100", (0.2, 0.4)), ("cola@200", (0.6, 0.8))):
+        for task, value in zip(("task-a", "task-b"), valid, strict=True):
+            for seed in (0, 1):
+                row = _row("linear_probe", task, model, seed, 0.0)
+                key = "valid_frame_map" if task == "task-b" else "valid_score"
+                rows.append(ResultRow(**{**row.__dict__, "details": f"l2=0.01 {key}={value + 0.02 * seed}"}))
+    append_rows(rows, tmp_path)
+    text = generate_report(ReportConfig(results_dir=tmp_path)).read_text()
+    selection = text.split("## Model selection on the validation splits")[1]
+    assert "| `cola@200` | 71.0 | 2 |" in selection and "| `cola@100` | 31.0 | 2 |" in selection
+    assert selection.index("cola@200") < selection.index("cola@100")  # best first
