@@ -2,7 +2,7 @@
 # Each creates or reuses .venv (scripts/bootstrap.sh is idempotent) before running.
 PY := .venv/bin/python
 
-.PHONY: venv main test lint
+.PHONY: venv main test lint reproduce
 
 venv:
 	@bash scripts/bootstrap.sh
@@ -13,6 +13,9 @@ main: venv
 test: venv
 	@$(PY) -m ruff check .
 	@$(PY) -m pytest -q $(PYTEST_ARGS)
+
+reproduce: venv  # everything in results/, pretraining included (hours; see scripts/reproduce.sh)
+	@bash scripts/reproduce.sh
 
 lint: venv
 	@$(PY) -m ruff check .

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Reproduce everything in results/, pretraining included (run through `make reproduce`).
+#
+#   bash scripts/reproduce.sh [STAGE ...]     stages: data pretrain ship probe finetune hear bench report
+#
+# With no stage, all run in that order; each is safe to run again (built data, finished runs and
+# cached embeddings are reused; an interrupted pretraining run resumes). About 3 hours on the
+# 2-core CPU machine: the three pretraining runs take about 65 minutes side by side.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+SUITE=${COLA_SUITE:-data/suite}
+POOL=${COLA_POOL:-data/pool}
+RUNS=${COLA_RUNS:-runs/repro}
+STEPS=${COLA_STEPS:-1750}        # pretraining steps of every objective: the same budget for all three
+CURVE=${COLA_CURVE:-"250 500 1000"}  # further bilinear checkpoints on the probe-vs-steps curve
+WEIGHTS=$RUNS/weights
+stage() { printf '\n[reproduce] ==== %s\n' "$*"; }
+
+data() {
+    stage "suite, pool and data sheet"
+    cola-suite check "$SUITE" >/dev/null 2>&1 || cola-suite build --out "$SUITE"
+    [[ -f $POOL/manifest.json ]] || cola-suite pool --out "$POOL"
+    cola-suite datasheet "$SUITE" --out results/datasheet.md
+}
+
+pretrain() {
+    # The three objectives side by side, one thread each: on two cores this gives more pairs per
+    # second in total than one process with two threads (results/benchmarks.csv, section 5).
+    stage "pretraining: bilinear, cosine and triplet, $STEPS steps each (pretrain/configs/robust.toml)"
+    local pids=() obj resume
+    for obj in bilinear cosine triplet; do
+        resume=()
+        compgen -G "$RUNS/$obj/checkpoints/step-*.pt" >/dev/null && resume=(--resume)
+        OMP_NUM_THREADS=1 cola-pretrain --config robust --objective "$obj" --data "$POOL" --out "$RUNS/$obj" \
+            --max-steps "$STEPS" --no-progress "${resume[@]}" >"$RUNS-$obj.log" 2>&1 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid"; done
+}
+
+ship() {
+    stage "ship the bilinear run's step-$STEPS checkpoint as the default weights"
+    python scripts/ship_default_weights.py "$RUNS/bilinear" --step "$STEPS"
+    cp "$RUNS/cosine/log.csv" results/pretrain/cola-cosine.csv
+    cp "$RUNS/triplet/log.csv" results/pretrain/triplet.csv
+}
+
+export_step() {  # export_step RUN STEP -> path of the fp16 weights of that checkpoint
+    local out=$WEIGHTS/$1-$2.safetensors
+    [[ -f $out ]] || cola-pretrain export "$(printf '%s/%s/checkpoints/step-%08d.pt' "$RUNS" "$1" "$2")" "$out" --fp16 >&2
+    echo "$out"
+}
+
+probe() {
+    stage "linear probes on $SUITE: shipped weights, objectives, checkpoints, baselines"
+    mkdir -p "$WEIGHTS"
+    local random=$WEIGHTS/random-init-s0.safetensors step
+    [[ -f $random ]] || cola-eval random-weights --seed 0 --out "$random"
+    cola-eval probe --module cola_hear --name cola --tasks-dir "$SUITE"
+    cola-eval probe --module cola_hear --weights cola_hear/assets/default.safetensors --name "bilinear@$STEPS" \
+        --tasks-dir "$SUITE"  # the same file: cached embeddings, the curve's last point
+    for step in $CURVE; do
+        cola-eval probe --module cola_hear --weights "$(export_step bilinear "$step")" --name "bilinear@$step" \
+            --tasks-dir "$SUITE"
+    done
+    cola-eval probe --module cola_hear --weights "$(export_step cosine "$STEPS")" --name cola-cosine --tasks-dir "$SUITE"
+    cola-eval probe --module cola_hear --weights "$(export_step triplet "$STEPS")" --name triplet --tasks-dir "$SUITE"
+    cola-eval probe --module cola_hear --weights "$random" --name random-init --tasks-dir "$SUITE"
+    cola-eval probe --module eval.baselines.logmel_stats --name logmel-stats --tasks-dir "$SUITE"
+}
+
+finetune() {
+    stage "fine-tuning the whole encoder: shipped weights vs random init, music style and speaker ID"
+    cola-eval finetune --weights cola_hear/assets/default.safetensors --name cola --tasks-dir "$SUITE" \
+        --task music_style --task speaker_id --seeds 1 --epochs 10
+}
+
+hear() {
+    stage "the HEAR protocol (heareval's MLP) on the shipped weights and the baselines"
+    cola-eval hear --module cola_hear --name cola --tasks-dir "$SUITE" --grid faster
+    cola-eval hear --module eval.baselines.logmel_stats --name logmel-stats --tasks-dir "$SUITE" --grid faster
+}
+
+bench() {
+    stage "benchmarks (take them on an otherwise idle machine)"
+    python -m benchmarks
+}
+
+report() {
+    stage "results/README.md"
+    cola-eval report
+}
+
+stages=("$@")
+[[ ${#stages[@]} -gt 0 ]] || stages=(data pretrain ship probe finetune hear bench report)
+mkdir -p "$RUNS"
+for s in "${stages[@]}"; do
+    case $s in
+        data | pretrain | ship | probe | finetune | hear | bench | report) "$s" ;;
+        *) echo "unknown stage '$s' (data pretrain ship probe finetune hear bench report)" >&2; exit 2 ;;
+    esac
+done
