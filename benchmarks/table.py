@@ -131,6 +131,24 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def markdown_table(rows: list[Row]) -> str:
+    """The rows as a Markdown table (the same cells as the printed table)."""
+    lines = ["| section | item | value | unit | ratio | notes |", "|---|---|---:|---|---:|---|"]
+    previous = None
+    for r in rows:
+        cells = [
+            r.section if r.section != previous else "",
+            r.item,
+            format_value(r.value),
+            r.unit,
+            "" if r.ratio is None else f"{r.ratio:.2f}x",
+            r.notes,
+        ]
+        previous = r.section
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def csv_text(rows: list[Row]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(Row)], lineterminator="\n")

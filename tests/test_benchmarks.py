@@ -54,5 +54,8 @@ def test_quick_benchmark_writes_every_figure_of_its_sections(tmp_path, capsys):
     assert len(gpu) == 4
     if not torch.cuda.is_available():
         assert all(r["value"] == NOT_MEASURED_NO_GPU for r in gpu)
+    assert items[("machine", "command")]["value"].startswith("python -m benchmarks --quick --sections 2,3,4")
+    markdown = out.with_suffix(".md").read_text()
+    assert "| 2 pretrain | seed article model step, batch 8, fp32 |" in markdown
     printed = capsys.readouterr().out
     assert "2 pretrain" in printed and "3 loading" in printed and "4 gpu" in printed
