@@ -68,7 +68,7 @@ SECTIONS = {
     4: "GPU",
     5: "scaling under torchrun",
     6: "evaluation",
-    7: "event-task quality, shared vs windows (opt-in)",
+    7: "probe scores of the speed-ups: shared vs windows, bf16 vs fp32 (opt-in)",
 }
 DEFAULT_SECTIONS = (1, 2, 3, 4, 5, 6)
 
