@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eval.report import ReportConfig, generate_report
+from eval.report import DEFAULT_ABLATIONS, Ablation, ReportConfig, generate_report
 from eval.results import ResultRow, append_rows, read_rows
 
 
@@ -53,8 +53,18 @@ def test_tables_hold_the_expected_cells(results_dir):
     assert "| task-b | mAP (x100) | 50.0 |" in text and "| task-a | top1_acc (x100) | – |" in text
 
 
+# the paper's ablations with "cola" as the bilinear model, as the fixture rows name it
+ABLATIONS = (
+    Ablation("bilinear vs cosine similarity", "linear_probe", "cola", "cola-cosine", 7.0),
+    Ablation("COLA vs triplet loss", "linear_probe", "cola", "triplet", 20.0),
+    *DEFAULT_ABLATIONS[2:],
+)
+
+
 def test_text_states_wins_and_losses_from_the_numbers(results_dir):
-    text = generate_report(ReportConfig(results_dir=results_dir)).read_text()
+    assert [(a.better, a.worse) for a in DEFAULT_ABLATIONS[:2]] == [("cola-bilinear", "cola-cosine"),
+                                                                      ("cola-bilinear", "triplet")]
+    text = generate_report(ReportConfig(results_dir=results_dir, ablations=ABLATIONS)).read_text()
     assert ("- Linear probe (COLA protocol): `cola` suite average 77.5 ± 2.5 over 2 tasks; vs `random-init` +21.5 "
             "(spread 2.7, 2 tasks): wins; vs `logmel-stats` -4.0 (spread 2.7, 2 tasks): loses; vs `cola-cosine` +5.0 "
             "(spread 5.0, 1 tasks): ties within the spread.") in text
