@@ -13,7 +13,8 @@ SUITE=${COLA_SUITE:-data/suite}
 POOL=${COLA_POOL:-data/pool}
 RUNS=${COLA_RUNS:-runs/repro}
 STEPS=${COLA_STEPS:-1750}        # pretraining steps of every objective: the same budget for all three
-CURVE=${COLA_CURVE:-"250 500 1000"}  # further bilinear checkpoints on the probe-vs-steps curve
+CURVE=${COLA_CURVE:-"250 500 1000"}  # earlier checkpoints on the probe-vs-steps curves
+SHIP=${COLA_SHIP:-cosine}        # the run shipped as the default weights (chosen on validation)
 WEIGHTS=$RUNS/weights
 stage() { printf '\n[reproduce] ==== %s\n' "$*"; }
 
@@ -40,10 +41,13 @@ pretrain() {
 }
 
 ship() {
-    stage "ship the bilinear run's step-$STEPS checkpoint as the default weights"
-    python scripts/ship_default_weights.py "$RUNS/bilinear" --step "$STEPS"
-    cp "$RUNS/cosine/log.csv" results/pretrain/cola-cosine.csv
-    cp "$RUNS/triplet/log.csv" results/pretrain/triplet.csv
+    # The run to ship was chosen on the probe's validation averages (results/README.md, "Model selection").
+    stage "ship the $SHIP run's step-$STEPS checkpoint as the default weights"
+    python scripts/ship_default_weights.py "$RUNS/$SHIP" --step "$STEPS"
+    local obj
+    for obj in bilinear cosine triplet; do
+        python scripts/ship_default_weights.py --log-only "$RUNS/$obj" --step "$STEPS" --log-name "$obj.csv"
+    done
 }
 
 export_step() {  # export_step RUN STEP -> path of the fp16 weights of that checkpoint
@@ -53,19 +57,26 @@ export_step() {  # export_step RUN STEP -> path of the fp16 weights of that chec
 }
 
 probe() {
-    stage "linear probes on $SUITE: shipped weights, objectives, checkpoints, baselines"
+    stage "linear probes on $SUITE: shipped weights, objectives, checkpoints, read-out variant, baselines"
     mkdir -p "$WEIGHTS"
-    local random=$WEIGHTS/random-init-s0.safetensors step
+    local random=$WEIGHTS/random-init-s0.safetensors run step
     [[ -f $random ]] || cola-eval random-weights --seed 0 --out "$random"
     cola-eval probe --module cola_hear --name cola --tasks-dir "$SUITE"
-    cola-eval probe --module cola_hear --weights cola_hear/assets/default.safetensors --name "bilinear@$STEPS" \
-        --tasks-dir "$SUITE"  # the same file: cached embeddings, the curve's last point
-    for step in $CURVE; do
-        cola-eval probe --module cola_hear --weights "$(export_step bilinear "$step")" --name "bilinear@$step" \
-            --tasks-dir "$SUITE"
+    for run in bilinear cosine; do
+        for step in $CURVE $STEPS; do
+            cola-eval probe --module cola_hear --weights "$(export_step $run "$step")" --name "$run@$step" \
+                --tasks-dir "$SUITE"
+        done
     done
+    # the objectives at the same budget (the same files as the curves' last points: cached embeddings)
+    cola-eval probe --module cola_hear --weights "$(export_step bilinear "$STEPS")" --name cola-bilinear --tasks-dir "$SUITE"
     cola-eval probe --module cola_hear --weights "$(export_step cosine "$STEPS")" --name cola-cosine --tasks-dir "$SUITE"
     cola-eval probe --module cola_hear --weights "$(export_step triplet "$STEPS")" --name triplet --tasks-dir "$SUITE"
+    # the read-out: mean instead of max pooling on the bilinear weights
+    local avg=$WEIGHTS/bilinear-$STEPS-avgpool.safetensors
+    [[ -f $avg ]] || python scripts/weights_variant.py "$(export_step bilinear "$STEPS")" "$avg" --fp16 \
+        --set encoder.pooling=avg
+    cola-eval probe --module cola_hear --weights "$avg" --name bilinear-avgpool --tasks-dir "$SUITE"
     cola-eval probe --module cola_hear --weights "$random" --name random-init --tasks-dir "$SUITE"
     cola-eval probe --module eval.baselines.logmel_stats --name logmel-stats --tasks-dir "$SUITE"
 }

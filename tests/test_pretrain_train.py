@@ -282,3 +282,15 @@ def test_sigkill_at_random_points_then_resume_loses_nothing(tones, tmp_path):
     assert summary["steps"] == total
     assert load_checkpoint(summary["checkpoint"])["step"] == total
     assert load_model(summary["weights"]).scene_embedding_size == 1280
+
+
+def test_ship_script_publishes_a_runs_log_up_to_the_chosen_step(trained, tmp_path):
+    import importlib.util
+
+    script = Path(__file__).parents[1] / "scripts" / "ship_default_weights.py"
+    spec = importlib.util.spec_from_file_location("ship", script)
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    assert ship.main([str(trained.out_dir), "--step", "20", "--log-only", "--results", str(tmp_path)]) == 0
+    rows = read_log(tmp_path / "pretrain" / "bilinear.csv")
+    assert [r["step"] for r in rows] == [10, 20]
