@@ -14,7 +14,7 @@ POOL=${COLA_POOL:-data/pool}
 RUNS=${COLA_RUNS:-runs/repro}
 STEPS=${COLA_STEPS:-1750}        # pretraining steps of every objective: the same budget for all three
 CURVE=${COLA_CURVE:-"250 500 1000"}  # earlier checkpoints on the probe-vs-steps curves
-SHIP=${COLA_SHIP:-cosine}        # the run shipped as the default weights (chosen on validation)
+SHIP=${COLA_SHIP:-cosine}        # the run shipped as the default weights (best COLA run on validation)
 WEIGHTS=$RUNS/weights
 stage() { printf '\n[reproduce] ==== %s\n' "$*"; }
 
