@@ -63,7 +63,9 @@ probe() {
     [[ -f $random ]] || cola-eval random-weights --seed 0 --out "$random"
     cola-eval probe --module cola_hear --name cola --tasks-dir "$SUITE"
     for run in bilinear cosine; do
-        for step in $CURVE $STEPS; do
+        local curve=$CURVE
+        [[ $run == cosine ]] && curve=${CURVE#250 }  # the published cosine curve starts at 500 steps
+        for step in $curve $STEPS; do
             cola-eval probe --module cola_hear --weights "$(export_step $run "$step")" --name "$run@$step" \
                 --tasks-dir "$SUITE"
         done
@@ -82,9 +84,9 @@ probe() {
 }
 
 finetune() {
-    stage "fine-tuning the whole encoder: shipped weights vs random init, music style and speaker ID"
+    stage "fine-tuning the whole encoder: shipped weights vs random init on music style"
     cola-eval finetune --weights cola_hear/assets/default.safetensors --name cola --tasks-dir "$SUITE" \
-        --task music_style --task speaker_id --seeds 1 --epochs 10
+        --task music_style-v1.0.0-full --seeds 1 --epochs 10
 }
 
 hear() {
