@@ -97,12 +97,14 @@ def train_rows(settings: Settings) -> tuple[list[Row], float]:
         )
     else:
         rows.append(Row(SECTION, f"our step, batch {b}, bf16 autocast channels_last", "not measured (no CPU bf16)"))
+    compiled_item = f"our step with torch.compile, batch {b}, fp32 channels_last"
     if not s.train_compile:
-        rows.append(
-            Row(SECTION, f"our step with torch.compile, batch {b}, fp32 channels_last", "not measured (--quick)")
-        )
+        rows.append(Row(SECTION, compiled_item, "not measured (--quick)"))
     else:
-        best = _compiled_row(rows, b, s, seed, fp32, best)
+        row = _compiled_row(compiled_item, b, s, seed, fp32)
+        rows.append(row)
+        if isinstance(row.value, float) and row.value > best:
+            best = row.value
     if settings.profile_out is not None:
         log.info("[2 pretrain] profiling our step (amp=%s) into %s", best_amp, settings.profile_out)
         profile_step(b, best_amp, settings.profile_out)
@@ -119,32 +121,20 @@ def train_rows(settings: Settings) -> tuple[list[Row], float]:
     return rows, best
 
 
-def _compiled_row(rows: list[Row], b: int, s: Sizes, seed: float, fp32: float, best: float) -> float:
-    """Append the torch.compile row of our step; return the best rate so far."""
+def _compiled_row(item: str, b: int, s: Sizes, seed: float, fp32: float) -> Row:
+    """The row of our step under torch.compile: its rate, or why it was not measured."""
     log.info("[2 pretrain] our step fp32 + torch.compile, batch %d (compiling first)", b)
     try:
         compiled = our_step(b, "off", s.train_steps, s.train_warmup + 1, compile=True)
     except Exception as exc:  # e.g. no C++ compiler for inductor: report, go on
         log.warning("[2 pretrain]   torch.compile failed: %s", exc)
-        rows.append(
-            Row(
-                SECTION,
-                f"our step with torch.compile, batch {b}, fp32 channels_last",
-                f"not measured (torch.compile failed: {type(exc).__name__})",
-            )
-        )
-    else:
-        log.info("[2 pretrain]   %.1f pairs/s", compiled)
-        if compiled > best:
-            best = compiled
-        rows.append(
-            Row(
-                SECTION,
-                f"our step with torch.compile, batch {b}, fp32 channels_last",
-                compiled,
-                "pairs/s",
-                ratio(compiled, seed),
-                f"ratio vs the seed model; {ratio(compiled, fp32):.2f}x our eager fp32 step; compile time excluded",
-            )
-        )
-    return best
+        return Row(SECTION, item, f"not measured (torch.compile failed: {type(exc).__name__})")
+    log.info("[2 pretrain]   %.1f pairs/s", compiled)
+    return Row(
+        SECTION,
+        item,
+        compiled,
+        "pairs/s",
+        ratio(compiled, seed),
+        f"ratio vs the seed model; {ratio(compiled, fp32):.2f}x our eager fp32 step; compile time excluded",
+    )

@@ -70,9 +70,13 @@ def main(argv: list[str] | None = None) -> int:
 def _copy_log(src: Path, dst: Path, last_step: int) -> None:
     """The run's CSV log up to ``last_step`` (the shipped checkpoint), header included."""
     with src.open(newline="") as f:
-        rows = list(csv.reader(f))
+        reader = csv.DictReader(f)
+        kept = [row for row in reader if int(row["step"]) <= last_step]
+        columns = reader.fieldnames or []
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows([rows[0], *(r for r in rows[1:] if r and int(r[0]) <= last_step)])
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(kept)
     atomic_write_text(dst, out.getvalue())
 
 

@@ -3,8 +3,9 @@
     python scripts/weights_variant.py IN.safetensors OUT.safetensors --set encoder.pooling=avg
 
 Settings that only change how the trained network is read out (``encoder.pooling``, the
-``hear.*`` options) can be compared on the same weights this way; tensors keep their dtype
-and the provenance is kept (float32 tensors unless ``--fp16``), with the changes recorded under ``provenance.variant``.
+``hear.*`` options) can be compared on the same weights this way. The tensors are written as
+float32 (float16 with ``--fp16``); the provenance is kept, with the changes recorded under
+``provenance.variant``.
 """
 
 from __future__ import annotations
