@@ -161,8 +161,8 @@ def _finetune(args: argparse.Namespace) -> None:
 
 
 def _random_weights(args: argparse.Namespace) -> None:
+    from cola_hear.weights import weights_sha256
     from eval.baselines.random_init import write_random_init_weights
-    from eval.modules import weights_sha256
 
     path = write_random_init_weights(args.out, args.seed, args.like)
     print(f"{path}  weights sha256 {weights_sha256(path)}")

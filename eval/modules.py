@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.metadata
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from cola_hear.weights import weights_sha256
 
 log = logging.getLogger(__name__)
 
@@ -57,35 +58,6 @@ class ModuleSpec:
         if not Path(self.weights).is_file():
             raise ModuleError(f"weights file not found: {self.weights}")
         return weights_sha256(self.weights)
-
-
-def weights_sha256(path: str | Path) -> str:
-    """SHA-256 of a weights file; a safetensors header is canonicalised (sorted JSON keys) first.
-
-    safetensors writes its metadata map in arbitrary order, so two saves of the same tensors
-    and metadata can differ in bytes; this checksum is the same for both. Other files: plain SHA-256.
-    """
-    with open(path, "rb") as f:
-        size = int.from_bytes(f.read(8), "little")
-        header = f.read(size) if 0 < size < 100_000_000 else b""
-        try:
-            parsed = json.loads(header) if header else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            parsed = None
-        if not isinstance(parsed, dict):
-            return file_sha256(path)
-        h = hashlib.sha256(b"safetensors-canonical\0" + json.dumps(parsed, sort_keys=True).encode())
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def module_version(module: ModuleType) -> str:

@@ -118,6 +118,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many steps in total (counting resumed ones)
     max_minutes: float | None = None  # stop after this many minutes of this invocation
     seed: int = 0
+    init_weights: str | None = None  # start the model from this cola_hear weights file (objective head fresh)
     log_every: int = 10  # steps between log rows (CSV, TensorBoard)
     checkpoint_every: int = 500  # steps between checkpoints (one is always written at the end)
     keep_checkpoints: int = 2  # most recent checkpoints kept on disk

@@ -36,6 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from cola_hear.atomic import atomic_write_text
+from cola_hear.weights import load_weights, weights_sha256
 from pretrain.checkpoint import CheckpointError, export_weights, latest_checkpoint, list_checkpoints, save_checkpoint
 from pretrain.config import ConfigError, PretrainConfig, dump_toml
 from pretrain.distributed import Distributed, setup_distributed
@@ -149,6 +150,7 @@ class _Trainer:
         self.started: float | None = None  # monotonic time the loop started
         self.stop_requested = False
         self.git_commit = _git_commit()
+        self.init_from: dict[str, Any] | None = None  # provenance of train.init_weights, when used
 
     # -- set-up -------------------------------------------------------------------------------------------------
     def run(self, resume: bool) -> TrainResult:
@@ -160,6 +162,8 @@ class _Trainer:
         start_step = 0
         if state is not None:
             start_step = self._restore_module(module, state, pool)
+        elif cfg.train.init_weights:
+            self.init_from = init_from_weights(module, cfg.train.init_weights)
         module.to(self.device)
         if cfg.train.channels_last:
             to_channels_last(module)
@@ -242,6 +246,7 @@ class _Trainer:
         module.objective.load_state_dict(state["objective"])
         self.elapsed_before = float(state.get("elapsed_s", 0.0))
         self.history = list(state["provenance"].get("history_tail", []))
+        self.init_from = state["provenance"].get("init_weights")
         if state.get("world_size", 1) != self.dist.world_size:
             log.warning(
                 "the checkpoint was written by %d process(es), this run has %d: batches will differ from "
@@ -393,6 +398,7 @@ class _Trainer:
             "final_accuracy": last.get("accuracy"),
             "history_tail": self.history[-5:],
             "data": pool.summary(),
+            "init_weights": self.init_from,
             "config": cfg.to_dict(),
             "git_commit": self.git_commit,
             "torch": str(torch.__version__),
@@ -487,6 +493,28 @@ class _Window:
 
     def sums(self) -> torch.Tensor:
         return torch.stack([self.loss, self.accuracy]) / max(self.steps, 1)
+
+
+def init_from_weights(module: PretrainModule, path: str) -> dict[str, Any]:
+    """Load the model tensors of a ``cola_hear`` weights file into ``module`` (its objective head stays fresh).
+
+    The file's front end and encoder must be the run's; returns what the provenance records of it.
+    """
+    source = load_weights(path)
+    for section in ("frontend", "encoder"):
+        theirs, ours = getattr(source.config, section), getattr(module.model.config, section)
+        if theirs != ours:
+            raise ConfigError(f"train.init_weights={path}: its {section} config {theirs} differs from the run's {ours}")
+    module.model.load_state_dict(source.state_dict())
+    steps = source.config.provenance.get("steps")
+    log.info("model initialised from %s (%s steps of %s)", path, steps, source.config.provenance.get("objective"))
+    return {
+        "path": str(path),
+        "sha256": weights_sha256(path),
+        "steps": steps,
+        "objective": source.config.provenance.get("objective"),
+        "git_commit": source.config.provenance.get("git_commit"),
+    }
 
 
 def _budget_text(config: PretrainConfig) -> str:

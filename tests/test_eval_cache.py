@@ -30,7 +30,7 @@ def test_module_default_weights_are_identified_by_their_checksum():
     """Rows and cache keys of ``cola_hear`` without a weights file name the shipped default file,
     so a new default (a non-Python asset) is never mistaken for the old one."""
     from cola_hear.hear import default_weights_path
-    from eval.modules import weights_sha256
+    from cola_hear.weights import weights_sha256
 
     assert ModuleSpec("cola_hear").weights_checksum() == weights_sha256(default_weights_path())
     assert ModuleSpec("eval.baselines.logmel_stats").weights_checksum() == "none"

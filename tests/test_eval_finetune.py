@@ -6,10 +6,10 @@ import pytest
 from fixtures_tasks import make_event_task, make_scene_task
 
 import cola_hear
+from cola_hear.weights import weights_sha256
 from eval.baselines.random_init import write_random_init_weights
 from eval.cli import main
 from eval.finetune import FinetuneConfig, finetune_task
-from eval.modules import weights_sha256
 from eval.results import read_rows
 from eval.tasks import load_task
 
