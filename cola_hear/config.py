@@ -66,8 +66,15 @@ class HearConfig:
     chunk_windows: int = 256  # windows per encoder forward pass (bounds memory)
     chunk_frames: int = 6000  # "shared" mode: log-mel frames per encoder pass (bounds memory on long audio)
     precision: str = "auto"  # "fp32" | "bf16" | "auto" (bf16 autocast where the device supports it)
+    # Parts of each window's embedding, concatenated: "final" is the pooled last feature map (COLA's 1280-d
+    # feature); "stageN" is the output of EfficientNet stage N (0-6) averaged over time, frequency bins kept.
+    readout: tuple[str, ...] = ("final",)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "readout", tuple(self.readout))  # JSON gives a list
+        bad = [p for p in self.readout if p != "final" and not (p[:5] == "stage" and p[5:].isdigit())]
+        if not self.readout or bad or len(set(self.readout)) != len(self.readout):
+            raise ValueError(f"readout must list distinct 'final' or 'stageN' parts, got {list(self.readout)}")
         if self.timestamp_mode not in ("shared", "windows"):
             raise ValueError(f"timestamp_mode must be 'shared' or 'windows', got {self.timestamp_mode!r}")
         if self.precision not in ("fp32", "bf16", "auto"):

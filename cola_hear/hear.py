@@ -34,8 +34,8 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: ColaModel) -> tuple[tor
     """Embeddings of ~1 s windows centred every ``hear.timestamp_hop_ms`` ms.
 
     ``hear.timestamp_mode`` picks the computation: "shared" pools windows from a few
-    full-length encoder passes (fast; used unless the model normalises each window),
-    "windows" runs the encoder on every window.
+    full-length encoder passes (fast; used unless the model normalises each window or reads
+    out intermediate stages), "windows" runs the encoder on every window.
 
     Returns ``(embeddings, timestamps)``: float32 ``(n_sounds, n_t, D)`` and float32
     ``(n_sounds, n_t)`` window centres in milliseconds, starting at 0.
@@ -43,7 +43,7 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: ColaModel) -> tuple[tor
     audio = as_audio_batch(audio)
     model.eval()
     hop_frames = _timestamp_hop_frames(model)
-    shared = model.config.hear.timestamp_mode == "shared" and model.config.frontend.window_norm == "none"
+    shared = model.shared_timestamps
     per_sound = []
     with model.inference_context():
         for waveform in audio:

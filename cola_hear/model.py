@@ -33,8 +33,20 @@ class ColaModel(nn.Module):
                 f"config says embedding_size={self.config.embedding_size}"
             )
         self.sample_rate: int = self.config.frontend.sample_rate
-        self.scene_embedding_size: int = self.config.embedding_size
-        self.timestamp_embedding_size: int = self.config.embedding_size
+        self._set_embedding_sizes()
+
+    def _set_embedding_sizes(self) -> None:
+        """The HEAR sizes: the sum of the sizes of the ``hear.readout`` parts."""
+        size = self.config.embedding_size
+        if self.config.hear.readout != ("final",):
+            probe = torch.zeros(1, self.segment_frames, self.config.frontend.n_mels, device=self.device)
+            was_training = self.training
+            self.eval()
+            with torch.no_grad():
+                size = self.readout_windows(probe).shape[1]
+            self.train(was_training)
+        self.scene_embedding_size: int = int(size)
+        self.timestamp_embedding_size: int = int(size)
 
     @property
     def device(self) -> torch.device:
@@ -48,6 +60,7 @@ class ColaModel(nn.Module):
         """A model sharing these weights whose ``config.hear`` has ``changes`` (e.g. ``timestamp_mode="windows"``)."""
         clone = copy.copy(self)
         clone.config = dataclasses.replace(self.config, hear=dataclasses.replace(self.config.hear, **changes))
+        clone._set_embedding_sizes()
         return clone
 
     def use_bf16(self) -> bool:
@@ -70,16 +83,37 @@ class ColaModel(nn.Module):
         """Encode ``(n, frames, n_mels)`` log-mel windows into ``(n, D)`` embeddings."""
         return self.encoder(normalize_windows(windows, self.config.frontend.window_norm))
 
+    def readout_windows(self, windows: torch.Tensor) -> torch.Tensor:
+        """HEAR embeddings ``(n, scene_embedding_size)`` of ``(n, frames, n_mels)`` windows: the
+        ``hear.readout`` parts concatenated ("final": ``embed_windows``; "stageN": that stage's output
+        averaged over time, its channels x frequency bins flattened)."""
+        readout = self.config.hear.readout
+        if readout == ("final",):
+            return self.embed_windows(windows)
+        windows = normalize_windows(windows, self.config.frontend.window_norm)
+        maps, last = self.encoder.readout_maps(windows, {int(p[5:]) for p in readout if p != "final"})
+        parts = [
+            self.encoder.pool(last).flatten(1) if p == "final" else maps[int(p[5:])].mean(dim=2).flatten(1)
+            for p in readout
+        ]
+        return torch.cat([part.float() for part in parts], dim=1)
+
+    @property
+    def shared_timestamps(self) -> bool:
+        """Whether ``get_timestamp_embeddings`` may use the shared-pass path (``hear.timestamp_mode``)."""
+        c = self.config
+        return c.hear.timestamp_mode == "shared" and c.frontend.window_norm == "none" and c.hear.readout == ("final",)
+
     def encode_in_chunks(self, windows: torch.Tensor) -> torch.Tensor:
-        """``embed_windows`` over at most ``hear.chunk_windows`` windows at a time."""
+        """``readout_windows`` over at most ``hear.chunk_windows`` windows at a time."""
         chunk = self.config.hear.chunk_windows
         device = self.device
         outputs = [
-            self.embed_windows(windows[i : i + chunk].to(device).contiguous()).float().cpu()
+            self.readout_windows(windows[i : i + chunk].to(device).contiguous()).float().cpu()
             for i in range(0, windows.shape[0], chunk)
         ]
         if not outputs:
-            return torch.zeros(0, self.config.embedding_size)
+            return torch.zeros(0, self.scene_embedding_size)
         return torch.cat(outputs)
 
     def sliding_windows(self, logmel: torch.Tensor, hop_frames: int, centred: bool) -> torch.Tensor:

@@ -75,7 +75,10 @@ def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     """Rebuild the model described by a weights file and load its tensors (float32)."""
     path = _existing(path)
     config = read_config(path)
-    model = ColaModel(config)
+    try:
+        model = ColaModel(config)
+    except ValueError as exc:
+        raise WeightsError(f"{path}: its config describes no buildable model: {exc}") from exc
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:

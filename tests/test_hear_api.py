@@ -165,3 +165,55 @@ def test_any_valid_input_gives_finite_embeddings(model, n_sounds, n_samples, dty
     emb, ts = get_timestamp_embeddings(audio_in, model)
     assert emb.shape[0] == ts.shape[0] == n_sounds and emb.shape[1] == ts.shape[1] >= 1
     assert torch.isfinite(emb).all() and torch.isfinite(ts).all()
+
+
+READOUT = ("stage1", "stage2", "final")
+
+
+def test_stage_readout_concatenates_its_parts(model):
+    """hear.readout: stage outputs (time-averaged, frequency kept) before the final feature, in every API call."""
+    multi = model.with_hear(readout=READOUT)
+    assert multi.scene_embedding_size == multi.timestamp_embedding_size == 24 * 16 + 40 * 8 + 1280
+    assert model.scene_embedding_size == 1280  # the original is unchanged
+    audio = 0.1 * torch.randn(2, 24000)
+    scene = get_scene_embeddings(audio, multi)
+    assert scene.shape == (2, multi.scene_embedding_size) and torch.isfinite(scene).all()
+    torch.testing.assert_close(scene[:, -1280:], get_scene_embeddings(audio, model))
+    assert scene[:, :384].std() > 0
+    emb, ts = get_timestamp_embeddings(audio, multi)  # per-window path: stage maps are not shared
+    exact, exact_ts = get_timestamp_embeddings(audio, model.with_hear(timestamp_mode="windows"))
+    assert emb.shape == (*exact.shape[:2], multi.timestamp_embedding_size)
+    torch.testing.assert_close(emb[..., -1280:], exact)
+    assert torch.equal(ts, exact_ts)
+
+
+@pytest.mark.parametrize("readout", [(), ("final", "final"), ("stage",), ("block3",)])
+def test_bad_readout_is_refused(readout):
+    from cola_hear import HearConfig
+
+    with pytest.raises(ValueError, match="readout"):
+        HearConfig(readout=readout)
+
+
+def test_readout_weights_pass_hear_validator_and_bad_stage_is_named(tmp_path, random_weights):
+    variant = tmp_path / "readout.safetensors"
+    tool = [sys.executable, str(Path(__file__).parents[1] / "scripts" / "weights_variant.py")]
+    subprocess.run([*tool, str(random_weights), str(variant), "--set", 'hear.readout=["stage1","stage2","final"]'],
+                   check=True, capture_output=True)
+    assert load_model(str(variant)).scene_embedding_size == 24 * 16 + 40 * 8 + 1280
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "hear-validator"), "cola_hear", "--model", str(variant)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0 and "Looks good!" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    from safetensors.torch import load_file, save_file
+
+    from cola_hear import WeightsError, load_weights
+    from cola_hear.weights import weights_metadata
+
+    config = load_weights(random_weights).config.to_dict()
+    config["hear"]["readout"] = ["stage9"]
+    bad = tmp_path / "bad.safetensors"
+    save_file(load_file(str(random_weights)), str(bad), metadata=weights_metadata(config))
+    with pytest.raises(WeightsError, match="stages 0-6, not \\[9\\]"):
+        load_model(str(bad))
