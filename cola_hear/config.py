@@ -67,12 +67,13 @@ class HearConfig:
     chunk_frames: int = 6000  # "shared" mode: log-mel frames per encoder pass (bounds memory on long audio)
     precision: str = "auto"  # "fp32" | "bf16" | "auto" (bf16 autocast where the device supports it)
     # Parts of each window's embedding, concatenated: "final" is the pooled last feature map (COLA's 1280-d
-    # feature); "stageN" is the output of EfficientNet stage N (0-6) averaged over time, frequency bins kept.
+    # feature); "stageN" is the output of EfficientNet stage N (0-6) averaged over the window's time steps,
+    # "stageN.std" its standard deviation over them (frequency bins kept in both).
     readout: tuple[str, ...] = ("final",)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "readout", tuple(self.readout))  # JSON gives a list
-        bad = [p for p in self.readout if p != "final" and not (p[:5] == "stage" and p[5:].isdigit())]
+        bad = [p for p in self.readout if p != "final" and readout_stage(p) is None]
         if not self.readout or bad or len(set(self.readout)) != len(self.readout):
             raise ValueError(f"readout must list distinct 'final' or 'stageN' parts, got {list(self.readout)}")
         if self.timestamp_mode not in ("shared", "windows"):
@@ -81,6 +82,12 @@ class HearConfig:
             raise ValueError(f"precision must be 'fp32', 'bf16' or 'auto', got {self.precision!r}")
         if self.timestamp_shifts < 1 or 32 % self.timestamp_shifts:
             raise ValueError(f"timestamp_shifts must divide 32, got {self.timestamp_shifts}")
+
+
+def readout_stage(part: str) -> int | None:
+    """The stage index of a ``hear.readout`` part ("stage3" or "stage3.std" -> 3); None for any other part."""
+    name = part.removesuffix(".std")
+    return int(name[5:]) if name.startswith("stage") and name[5:].isdigit() else None
 
 
 @dataclass(frozen=True)

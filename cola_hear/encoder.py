@@ -114,24 +114,28 @@ class AudioEncoder(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.backbone.forward_features(x)
 
-    def readout_maps(self, windows: torch.Tensor, stages: set[int]) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
-        """``feature_map`` that also returns the outputs of the EfficientNet stages in ``stages`` (by index)."""
+    def readout_maps(
+        self, windows: torch.Tensor, stages: set[int], final: bool = True
+    ) -> tuple[dict[int, torch.Tensor], torch.Tensor | None]:
+        """The outputs of the EfficientNet stages in ``stages`` (by index) and, with ``final``, the last
+        feature map (``feature_map``); without it the pass stops after the last stage needed."""
         if windows.dim() != 3:
             raise ValueError(f"expected (batch, frames, n_mels) log-mel windows, got shape {tuple(windows.shape)}")
-        unknown = sorted(i for i in stages if not 0 <= i < len(self.backbone.blocks))
-        if unknown:
-            raise ValueError(f"{self.config.name} has stages 0-{len(self.backbone.blocks) - 1}, not {unknown}")
         bb = self.backbone
+        unknown = sorted(i for i in stages if not 0 <= i < len(bb.blocks))
+        if unknown:
+            raise ValueError(f"{self.config.name} has stages 0-{len(bb.blocks) - 1}, not {unknown}")
         x = self.stem(windows.unsqueeze(1))
         if bb.conv_stem.weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)
         x = bb.bn1(bb.conv_stem(x))
         maps = {}
-        for i, stage in enumerate(bb.blocks):
+        last = len(bb.blocks) - 1 if final else max(stages, default=-1)
+        for i, stage in enumerate(bb.blocks[: last + 1]):
             x = stage(x)
             if i in stages:
                 maps[i] = x
-        return maps, bb.bn2(bb.conv_head(x))
+        return maps, bb.bn2(bb.conv_head(x)) if final else None
 
     def pool_columns(self, fmap: torch.Tensor) -> torch.Tensor:
         """Pool a feature map over frequency only: ``(batch, channels, columns)``."""

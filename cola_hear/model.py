@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cola_hear.config import ModelConfig
+from cola_hear.config import ModelConfig, readout_stage
 from cola_hear.encoder import AudioEncoder
 from cola_hear.frontend import LogMelFrontEnd, normalize_windows
 
@@ -85,18 +85,23 @@ class ColaModel(nn.Module):
 
     def readout_windows(self, windows: torch.Tensor) -> torch.Tensor:
         """HEAR embeddings ``(n, scene_embedding_size)`` of ``(n, frames, n_mels)`` windows: the
-        ``hear.readout`` parts concatenated ("final": ``embed_windows``; "stageN": that stage's output
-        averaged over time, its channels x frequency bins flattened)."""
+        ``hear.readout`` parts concatenated ("final": ``embed_windows``; "stageN" / "stageN.std": that
+        stage's output, mean / std over time, its channels x frequency bins flattened)."""
         readout = self.config.hear.readout
         if readout == ("final",):
             return self.embed_windows(windows)
         windows = normalize_windows(windows, self.config.frontend.window_norm)
-        maps, last = self.encoder.readout_maps(windows, {int(p[5:]) for p in readout if p != "final"})
-        parts = [
-            self.encoder.pool(last).flatten(1) if p == "final" else maps[int(p[5:])].mean(dim=2).flatten(1)
-            for p in readout
-        ]
-        return torch.cat([part.float() for part in parts], dim=1)
+        stages = {s for s in map(readout_stage, readout) if s is not None}
+        maps, last = self.encoder.readout_maps(windows, stages, final="final" in readout)
+        parts = []
+        for part in readout:
+            if part == "final":
+                parts.append(self.encoder.pool(last).flatten(1))
+            else:
+                fmap = maps[readout_stage(part)].float()
+                stat = fmap.std(dim=2) if part.endswith(".std") else fmap.mean(dim=2)
+                parts.append(stat.flatten(1))
+        return torch.cat([p.float() for p in parts], dim=1)
 
     @property
     def shared_timestamps(self) -> bool:

@@ -167,7 +167,7 @@ def test_any_valid_input_gives_finite_embeddings(model, n_sounds, n_samples, dty
     assert torch.isfinite(emb).all() and torch.isfinite(ts).all()
 
 
-READOUT = ("stage1", "stage2", "final")
+READOUT = ("stage1", "stage2.std", "final")
 
 
 def test_stage_readout_concatenates_its_parts(model):
@@ -187,7 +187,7 @@ def test_stage_readout_concatenates_its_parts(model):
     assert torch.equal(ts, exact_ts)
 
 
-@pytest.mark.parametrize("readout", [(), ("final", "final"), ("stage",), ("block3",)])
+@pytest.mark.parametrize("readout", [(), ("final", "final"), ("stage",), ("block3",), ("stage1.max",)])
 def test_bad_readout_is_refused(readout):
     from cola_hear import HearConfig
 
