@@ -40,7 +40,8 @@ def run(
     wall = min(walls)
     return {
         "kind": kind,
-        "mode": mode if kind == "timestamp" else "windows",
+        # the path actually taken: a stage read-out has no shared-pass path (``ColaModel.shared_timestamps``)
+        "mode": "shared" if kind == "timestamp" and model.shared_timestamps else "windows",
         "precision": "bf16" if model.use_bf16() else "fp32",
         "audio_s": clips * seconds,
         "wall_s": wall,

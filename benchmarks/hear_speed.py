@@ -117,6 +117,8 @@ def hear_rows(settings: Settings) -> list[Row]:
             notes.append(f"ratio vs {case.baseline}")
         if case.target:
             notes.append(verdict(r["x_realtime"], case.target))
+        if case.kind == "timestamp" and r["mode"] != case.mode:
+            notes.append(f"the weights' read-out has no {case.mode} path: ran {r['mode']}")
         rows.append(
             Row(SECTION, label, r["x_realtime"], "x real time", ratio(r["x_realtime"], baseline), "; ".join(notes))
         )
