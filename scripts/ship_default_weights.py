@@ -2,6 +2,7 @@
 
     python scripts/ship_default_weights.py runs/default-v1 [--step N] [--command "cola-pretrain ..."]
     python scripts/ship_default_weights.py runs/other --step N --log-only    # only publish its loss log
+    python scripts/ship_default_weights.py --weights W.safetensors     # a weights file, e.g. a read-out variant
 
 Exports the run's newest checkpoint (or the one of step N) as fp16 to
 ``cola_hear/assets/default.safetensors``, copies its loss log up to that step to
@@ -23,7 +24,7 @@ import torch
 
 from cola_hear.atomic import atomic_write_text
 from cola_hear.hear import default_weights_path
-from cola_hear.weights import read_config
+from cola_hear.weights import load_weights, read_config, save_weights
 from pretrain.checkpoint import checkpoint_path, export_weights, latest_checkpoint, load_checkpoint
 
 MAX_BYTES = 20_000_000
@@ -31,13 +32,18 @@ MAX_BYTES = 20_000_000
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", type=Path, help="pretraining output folder (holds checkpoints/ and log.csv)")
+    parser.add_argument("run", type=Path, nargs="?", help="pretraining output folder (holds checkpoints/ and log.csv)")
+    parser.add_argument("--weights", type=Path, help="ship this cola_hear weights file instead of a run's checkpoint")
     parser.add_argument("--step", type=int, help="ship this step's checkpoint (default: the newest readable one)")
     parser.add_argument("--command", help="the training command, when the run's provenance lacks it")
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--log-only", action="store_true", help="publish the run's loss log only, ship nothing")
     args = parser.parse_args(argv)
 
+    if (args.run is None) == (args.weights is None):
+        parser.error("give a run folder or --weights, not both")
+    if args.weights is not None:
+        return _ship_weights_file(args.weights, args.results)
     if args.step is not None:
         ckpt_path = checkpoint_path(args.run / "checkpoints", args.step)
         if not ckpt_path.is_file():
@@ -56,15 +62,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.run / 'log.csv'} up to step {state['step']} -> {log_path}")
         return 0
     out = export_weights(state, default_weights_path(), dtype=torch.float16)
+    _publish(out, f"`{ckpt_path.name}` of the run", log_path, args.results)
+    print(f"shipped {ckpt_path} -> {out}")
+    return 0
+
+
+def _ship_weights_file(weights: Path, results: Path) -> int:
+    model = load_weights(weights)
+    out = save_weights(model, default_weights_path(), dtype=torch.float16)
+    log_path = results / "pretrain" / f"{model.config.provenance.get('objective', 'cola')}.csv"
+    _publish(out, f"weights file `{weights.name}`", log_path, results)
+    print(f"shipped {weights} -> {out}")
+    return 0
+
+
+def _publish(out: Path, source: str, log_path: Path, results: Path) -> None:
+    """Check the shipped file's size and write ``results/default_weights.md`` from its provenance."""
     size = out.stat().st_size
     if size > MAX_BYTES:
         raise SystemExit(f"{out} is {size / 1e6:.1f} MB, over the {MAX_BYTES / 1e6:.0f} MB limit for shipped weights")
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    provenance = read_config(out).provenance
-    text = _markdown(provenance, ckpt_path, out, size, digest, log_path)
-    atomic_write_text(args.results / "default_weights.md", text)
-    print(f"shipped {ckpt_path} -> {out} ({size / 1e6:.1f} MB, sha256 {digest[:12]})")
-    return 0
+    config = read_config(out)
+    text = _markdown(config.provenance, config.hear.readout, source, out, size, digest, log_path)
+    atomic_write_text(results / "default_weights.md", text)
+    print(f"{out}: {size / 1e6:.1f} MB, sha256 {digest[:12]}")
 
 
 def _copy_log(src: Path, dst: Path, last_step: int) -> None:
@@ -80,12 +101,13 @@ def _copy_log(src: Path, dst: Path, last_step: int) -> None:
     atomic_write_text(dst, out.getvalue())
 
 
-def _markdown(p: dict, ckpt: Path, out: Path, size: int, digest: str, log_path: Path) -> str:
+def _markdown(p: dict, readout: tuple[str, ...], source: str, out: Path, size: int, digest: str,
+              log_path: Path) -> str:
     data = p.get("data", {})
     rows = [
         ("weights file", f"`{out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}` (fp16)"),
         ("size / sha256", f"{size / 1e6:.1f} MB / `{digest}`"),
-        ("from checkpoint", f"`{ckpt.name}` of the run"),
+        ("made from", source),
         ("command", f"`{p.get('command', 'not recorded')}`"),
         ("objective", p.get("objective")),
         ("steps / batch / processes", f"{p.get('steps')} / {p.get('batch_size')} / {p.get('world_size')}"),
@@ -96,7 +118,15 @@ def _markdown(p: dict, ckpt: Path, out: Path, size: int, digest: str, log_path: 
         ("git commit", f"`{p.get('git_commit')}`"),
         ("torch", p.get("torch")),
         ("created (UTC)", p.get("created_utc")),
+        ("HEAR read-out", " + ".join(f"`{part}`" for part in readout)),
     ]
+    if p.get("variant"):
+        changes = ", ".join(f"`{k}` = `{json.dumps(v)}`" for k, v in p["variant"].items())
+        rows.append(("changed after training", changes))
+    if p.get("init_weights"):
+        init = p["init_weights"]
+        rows.append(("initialised from", f"`{init.get('path')}` (sha256 `{str(init.get('sha256'))[:12]}`, "
+                                          f"{init.get('steps')} steps of {init.get('objective')})"))
     lines = [
         "# Provenance of the shipped default weights",
         "",
