@@ -30,7 +30,8 @@ def test_shipped_weights_are_small_fp16_with_provenance():
 def test_load_model_without_path_uses_shipped_weights():
     model = load_model()
     emb = get_scene_embeddings(torch.zeros(1, 16000), model)
-    assert emb.shape == (1, 1280) and torch.isfinite(emb).all()
+    assert emb.shape == (1, model.scene_embedding_size) and torch.isfinite(emb).all()
+    assert model.scene_embedding_size == 2 * 16 * 32  # stage-0 mean and std: 16 channels x 32 mel bins
 
 
 def test_hear_validator_accepts_shipped_weights():
