@@ -58,7 +58,8 @@ DEFAULT_ABLATIONS = (
 class ReportConfig:
     results_dir: Path = DEFAULT_RESULTS_DIR
     main_model: str = "cola"
-    baselines: tuple[str, ...] = ("random-init", "logmel-stats")
+    # random-init-stage0: the random-init network read out like the shipped weights (stage 0, mean and std)
+    baselines: tuple[str, ...] = ("random-init-stage0", "random-init", "logmel-stats")
     ablations: tuple[Ablation, ...] = DEFAULT_ABLATIONS
     pretrain_logs: str = "pretrain/*.csv"  # glob under results_dir; columns step, loss, acc (or accuracy)
     extra_text: dict[str, str] = field(default_factory=dict)

@@ -39,11 +39,13 @@ step "4/6 the real hear-validator: shipped default weights, then the weights jus
 hear-validator cola_hear
 hear-validator cola_hear --model "$OUT/pretrain/model.safetensors"
 
-step "5/6 linear probes on the suite: shipped COLA weights, random init, log-mel statistics"
-random="$OUT/weights/random-init-s0.safetensors"
-[[ -f $random ]] || cola-eval random-weights --seed 0 --out "$random"
+step "5/6 linear probes on the suite: shipped COLA weights, random init read out the same way, log-mel statistics"
+# The random-init network gets the shipped weights' config (--like), so it is read out the same way
+# (hear.readout: stage 0, mean and std over time): the comparison isolates what pretraining learned.
+random="$OUT/weights/random-init-like-default-s0.safetensors"
+[[ -f $random ]] || cola-eval random-weights --seed 0 --like "$(python -c 'import cola_hear; print(cola_hear.default_weights_path())')" --out "$random"
 cola-eval probe --module cola_hear --name cola --tasks-dir "$SUITE" --results-dir "$OUT/results"
-cola-eval probe --module cola_hear --weights "$random" --name random-init --tasks-dir "$SUITE" --results-dir "$OUT/results"
+cola-eval probe --module cola_hear --weights "$random" --name random-init-stage0 --tasks-dir "$SUITE" --results-dir "$OUT/results"
 cola-eval probe --module eval.baselines.logmel_stats --name logmel-stats --tasks-dir "$SUITE" --results-dir "$OUT/results"
 
 step "6/6 tables and plots -> $OUT/results/README.md"

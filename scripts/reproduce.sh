@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Reproduce everything in results/, pretraining included (run through `make reproduce`).
 #
-#   bash scripts/reproduce.sh [STAGE ...]     stages: data pretrain ship probe finetune hear bench report
+#   bash scripts/reproduce.sh [STAGE ...]     stages: data pretrain ship probe longer finetune hear bench report
 #
 # With no stage, all run in that order; each is safe to run again (built data, finished runs and
-# cached embeddings are reused; an interrupted pretraining run resumes). About 3 hours on the
-# 2-core CPU machine: the three pretraining runs take about 65 minutes side by side.
+# cached embeddings are reused; an interrupted pretraining run resumes). About 4 hours on the
+# 2-core CPU machine: the three pretraining runs take about 65 minutes side by side, the continued
+# cosine run about 40 minutes alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -14,6 +15,7 @@ POOL=${COLA_POOL:-data/pool}
 RUNS=${COLA_RUNS:-runs/repro}
 STEPS=${COLA_STEPS:-1750}        # pretraining steps of every objective: the same budget for all three
 CURVE=${COLA_CURVE:-"250 500 1000"}  # earlier checkpoints on the probe-vs-steps curves
+CONT=${COLA_CONT_STEPS:-1170}   # further steps of the cosine run, started from its step-$STEPS weights
 SHIP=${COLA_SHIP:-cosine}        # the run shipped as the default weights (best COLA run on validation)
 WEIGHTS=$RUNS/weights
 stage() { printf '\n[reproduce] ==== %s\n' "$*"; }
@@ -41,13 +43,17 @@ pretrain() {
 }
 
 ship() {
-    # The run to ship was chosen on the probe's validation averages (results/README.md, "Model selection").
-    stage "ship the $SHIP run's step-$STEPS checkpoint as the default weights"
-    python scripts/ship_default_weights.py "$RUNS/$SHIP" --step "$STEPS"
+    # The run and the read-out to ship were chosen on the probe's validation averages (results/README.md,
+    # "Model selection"): the cosine run, read out at stage 0 (mean and std over time).
+    stage "ship the $SHIP run's step-$STEPS checkpoint, read out at stage 0, as the default weights"
     local obj
     for obj in bilinear cosine triplet; do
-        python scripts/ship_default_weights.py --log-only "$RUNS/$obj" --step "$STEPS" --log-name "$obj.csv"
+        python scripts/ship_default_weights.py --log-only "$RUNS/$obj" --step "$STEPS"
     done
+    mkdir -p "$WEIGHTS"
+    python scripts/weights_variant.py "$(export_step "$SHIP" "$STEPS")" "$WEIGHTS/cola-stage0.safetensors" --fp16 \
+        --set 'hear.readout=["stage0","stage0.std"]'
+    python scripts/ship_default_weights.py --weights "$WEIGHTS/cola-stage0.safetensors"
 }
 
 export_step() {  # export_step RUN STEP -> path of the fp16 weights of that checkpoint
@@ -74,6 +80,24 @@ probe() {
     cola-eval probe --module cola_hear --weights "$(export_step bilinear "$STEPS")" --name cola-bilinear --tasks-dir "$SUITE"
     cola-eval probe --module cola_hear --weights "$(export_step cosine "$STEPS")" --name cola-cosine --tasks-dir "$SUITE"
     cola-eval probe --module cola_hear --weights "$(export_step triplet "$STEPS")" --name triplet --tasks-dir "$SUITE"
+    # the read-out candidates on the cosine weights, and the random-init network read out like the shipped one
+    local variant readout name
+    for name in cola-stage0 cola-stage01 random-init-stage0; do
+        case $name in
+            cola-stage0) readout='["stage0","stage0.std"]' ;;
+            cola-stage01) readout='["stage0","stage0.std","stage1","stage1.std"]' ;;
+            random-init-stage0) readout='["stage0","stage0.std"]' ;;
+        esac
+        variant=$WEIGHTS/$name.safetensors
+        if [[ ! -f $variant ]]; then
+            if [[ $name == random-init-stage0 ]]; then
+                python scripts/weights_variant.py "$random" "$variant" --set "hear.readout=$readout"
+            else
+                python scripts/weights_variant.py "$(export_step cosine "$STEPS")" "$variant" --fp16 --set "hear.readout=$readout"
+            fi
+        fi
+        cola-eval probe --module cola_hear --weights "$variant" --name "$name" --tasks-dir "$SUITE"
+    done
     # the read-out: mean instead of max pooling on the bilinear weights
     local avg=$WEIGHTS/bilinear-$STEPS-avgpool.safetensors
     [[ -f $avg ]] || python scripts/weights_variant.py "$(export_step bilinear "$STEPS")" "$avg" --fp16 \
@@ -83,16 +107,41 @@ probe() {
     cola-eval probe --module eval.baselines.logmel_stats --name logmel-stats --tasks-dir "$SUITE"
 }
 
+longer() {
+    # The checkpoint of the shipped run may be gone; train.init_weights starts from its exported weights.
+    stage "the cosine run continued for $CONT steps from its step-$STEPS weights; probed at the shipped read-out"
+    local resume=() total=$((STEPS + CONT)) variant=$WEIGHTS/cosine-cont-$((STEPS + CONT))-stage0.safetensors
+    compgen -G "$RUNS/cosine-cont/checkpoints/step-*.pt" >/dev/null && resume=(--resume)
+    cola-pretrain --config robust --objective cosine --data "$POOL" --out "$RUNS/cosine-cont" --max-steps "$CONT" \
+        --set train.init_weights="$(export_step cosine "$STEPS")" --set train.checkpoint_every=500 --no-progress \
+        "${resume[@]}"
+    python scripts/ship_default_weights.py --log-only "$RUNS/cosine-cont" --log-name cosine-cont.csv
+    [[ -f $variant ]] || python scripts/weights_variant.py "$RUNS/cosine-cont/model.safetensors" "$variant" --fp16 \
+        --set 'hear.readout=["stage0","stage0.std"]'
+    cola-eval probe --module cola_hear --weights "$variant" --name "cosine-stage0@$total" --tasks-dir "$SUITE"
+    cola-eval probe --module cola_hear --weights "$WEIGHTS/cola-stage0.safetensors" --name "cosine-stage0@$STEPS" \
+        --tasks-dir "$SUITE"
+}
+
 finetune() {
-    stage "fine-tuning the whole encoder: shipped weights vs random init on music style"
-    cola-eval finetune --weights cola_hear/assets/default.safetensors --name cola --tasks-dir "$SUITE" \
-        --task music_style-v1.0.0-full --seeds 1 --epochs 10
+    stage "fine-tuning the whole encoder: shipped weights vs random init on music style and speaker ID"
+    local task
+    for task in music_style speaker_id; do
+        OMP_NUM_THREADS=1 cola-eval finetune --weights cola_hear/assets/default.safetensors --name cola \
+            --tasks-dir "$SUITE" --task "$task-v1.0.0-full" --seeds 2 --epochs 12 --encoder-lr 1e-3
+    done
 }
 
 hear() {
-    stage "the HEAR protocol (heareval's MLP) on the shipped weights and the baselines"
-    cola-eval hear --module cola_hear --name cola --tasks-dir "$SUITE" --grid faster
-    cola-eval hear --module eval.baselines.logmel_stats --name logmel-stats --tasks-dir "$SUITE" --grid faster
+    stage "the HEAR protocol (heareval's MLP, fast grid, 4 points) on the shipped weights and the baselines"
+    mkdir -p "$WEIGHTS"
+    local random=$WEIGHTS/random-init-stage0.safetensors
+    [[ -f $random ]] || cola-eval random-weights --seed 0 --like cola_hear/assets/default.safetensors --out "$random"
+    cola-eval hear --module cola_hear --name cola --tasks-dir "$SUITE" --grid fast --grid-points 4
+    cola-eval hear --module cola_hear --weights "$random" --name random-init-stage0 --tasks-dir "$SUITE" \
+        --grid fast --grid-points 4
+    cola-eval hear --module eval.baselines.logmel_stats --name logmel-stats --tasks-dir "$SUITE" \
+        --grid fast --grid-points 4
 }
 
 bench() {
@@ -106,11 +155,11 @@ report() {
 }
 
 stages=("$@")
-[[ ${#stages[@]} -gt 0 ]] || stages=(data pretrain ship probe finetune hear bench report)
+[[ ${#stages[@]} -gt 0 ]] || stages=(data pretrain ship probe longer finetune hear bench report)
 mkdir -p "$RUNS"
 for s in "${stages[@]}"; do
     case $s in
-        data | pretrain | ship | probe | finetune | hear | bench | report) "$s" ;;
-        *) echo "unknown stage '$s' (data pretrain ship probe finetune hear bench report)" >&2; exit 2 ;;
+        data | pretrain | ship | probe | longer | finetune | hear | bench | report) "$s" ;;
+        *) echo "unknown stage '$s' (data pretrain ship probe longer finetune hear bench report)" >&2; exit 2 ;;
     esac
 done

@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--command", help="the training command, when the run's provenance lacks it")
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--log-only", action="store_true", help="publish the run's loss log only, ship nothing")
+    parser.add_argument("--log-name", help="file name of the published loss log (default: <objective>.csv)")
     args = parser.parse_args(argv)
 
     if (args.run is None) == (args.weights is None):
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         ckpt_path, state = found
     if args.command:
         state["provenance"].setdefault("command", args.command)
-    log_path = args.results / "pretrain" / f"{state['provenance'].get('objective', 'cola')}.csv"
+    log_name = args.log_name or f"{state['provenance'].get('objective', 'cola')}.csv"
+    log_path = args.results / "pretrain" / log_name
     _copy_log(args.run / "log.csv", log_path, int(state["step"]))
     if args.log_only:
         print(f"{args.run / 'log.csv'} up to step {state['step']} -> {log_path}")
