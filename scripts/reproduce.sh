@@ -116,9 +116,11 @@ longer() {
         --set train.init_weights="$(export_step cosine "$STEPS")" --set train.checkpoint_every=500 --no-progress \
         "${resume[@]}"
     python scripts/ship_default_weights.py --log-only "$RUNS/cosine-cont" --log-name cosine-cont.csv
-    [[ -f $variant ]] || python scripts/weights_variant.py "$RUNS/cosine-cont/model.safetensors" "$variant" --fp16 \
+    [[ -f $variant ]] || python scripts/weights_variant.py "$(export_step cosine-cont "$CONT")" "$variant" --fp16 \
         --set 'hear.readout=["stage0","stage0.std"]'
     cola-eval probe --module cola_hear --weights "$variant" --name "cosine-stage0@$total" --tasks-dir "$SUITE"
+    cola-eval probe --module cola_hear --weights "$(export_step cosine-cont "$CONT")" --name "cosine@$total" \
+        --tasks-dir "$SUITE"
     cola-eval probe --module cola_hear --weights "$WEIGHTS/cola-stage0.safetensors" --name "cosine-stage0@$STEPS" \
         --tasks-dir "$SUITE"
 }
