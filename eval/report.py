@@ -51,6 +51,9 @@ DEFAULT_ABLATIONS = (
     Ablation("bilinear vs cosine similarity", "linear_probe", "cola-bilinear", "cola-cosine", 7.0),
     Ablation("COLA vs triplet loss", "linear_probe", "cola-bilinear", "triplet", 20.0),
     Ablation("fine-tuning: COLA-pretrained vs from scratch", "finetune", "cola", "scratch", 1.2),
+    # the same two claims at the shipped read-out (stage 0, mean and std over time); "cola-stage0" is cosine
+    Ablation("bilinear vs cosine similarity, stage-0 read-out", "linear_probe", "bilinear-stage0", "cola-stage0", 7.0),
+    Ablation("COLA vs triplet loss, stage-0 read-out", "linear_probe", "bilinear-stage0", "triplet-stage0", 20.0),
 )
 
 
@@ -136,15 +139,21 @@ def compare(summary: pd.DataFrame, a: str, b: str) -> dict[str, object]:
         (wins if diff > spread else losses if diff < -spread else ties).append(task)
     mean_a, std_a, n = suite_average(summary, a, common)
     mean_b, std_b, _ = suite_average(summary, b, common)
+    # one run a task on both sides (e.g. one HEAR seed): there is no spread to test a difference against
+    single = bool(common) and int(sa.loc[common, "n"].max()) <= 1 and int(sb.loc[common, "n"].max()) <= 1
     return {
-        "common": common, "wins": wins, "losses": losses, "ties": ties, "n_avg": n,
+        "common": common, "wins": wins, "losses": losses, "ties": ties, "n_avg": n, "single": single,
         "avg_a": mean_a, "avg_b": mean_b, "diff": mean_a - mean_b, "spread": math.hypot(std_a, std_b),
     }
 
 
-def verdict(diff: float, spread: float) -> str:
+def verdict(diff: float, spread: float, single: bool = False) -> str:
+    """"wins" / "loses" only when the difference exceeds the spread; with one run a side, "ahead" / "behind"."""
     if math.isnan(diff):
         return "no common tasks"
+    if single:
+        return "ahead, one run each (no spread)" if diff > 0 else "behind, one run each (no spread)" if diff < 0 \
+            else "equal, one run each"
     if diff > spread:
         return "wins"
     if diff < -spread:
@@ -198,13 +207,19 @@ def wins_losses_text(summary: pd.DataFrame, main: str, others: list[str]) -> lis
         if not c["common"]:
             continue
         parts = [f"`{main}` vs `{other}`: "]
-        parts.append(f"wins on {len(c['wins'])} task(s){_names(c['wins'])}, ")
-        parts.append(f"loses on {len(c['losses'])}{_names(c['losses'])}, ")
-        parts.append(f"ties within the seed spread on {len(c['ties'])}{_names(c['ties'])}.")
+        if c["single"]:
+            parts.append(f"ahead on {len(c['wins'])} task(s){_names(c['wins'])}, ")
+            parts.append(f"behind on {len(c['losses'])}{_names(c['losses'])}, ")
+            parts.append(f"equal on {len(c['ties'])}{_names(c['ties'])} (one run a task: no seed spread).")
+        else:
+            parts.append(f"wins on {len(c['wins'])} task(s){_names(c['wins'])}, ")
+            parts.append(f"loses on {len(c['losses'])}{_names(c['losses'])}, ")
+            parts.append(f"ties within the seed spread on {len(c['ties'])}{_names(c['ties'])}.")
         if c["n_avg"]:
+            spread = "" if c["single"] else f", spread {c['spread']:.1f}"
             parts.append(
                 f" Suite average over {c['n_avg']} common task(s): {c['avg_a']:.1f} vs {c['avg_b']:.1f} "
-                f"({c['diff']:+.1f} points, spread {c['spread']:.1f}): **`{main}` {verdict(c['diff'], c['spread'])}**."
+                f"({c['diff']:+.1f} points{spread}): **`{main}` {verdict(c['diff'], c['spread'], c['single'])}**."
             )
         lines.append("- " + "".join(parts))
     return lines
@@ -222,10 +237,13 @@ def summary_lines(tables: dict[str, pd.DataFrame], config: ReportConfig) -> list
         for other in [m for m in model_order(summary, config) if m != config.main_model]:
             c = compare(summary, config.main_model, other)
             if c["n_avg"]:
-                parts.append(f"vs `{other}` {c['diff']:+.1f} (spread {c['spread']:.1f}, {c['n_avg']} tasks): "
-                             f"{verdict(c['diff'], c['spread'])}")
+                spread = "" if c["single"] else f"spread {c['spread']:.1f}, "
+                parts.append(f"vs `{other}` {c['diff']:+.1f} ({spread}{c['n_avg']} tasks): "
+                             f"{verdict(c['diff'], c['spread'], c['single'])}")
         if n:
-            lines.append(f"- {title}: `{config.main_model}` suite average {mean:.1f} ± {std:.1f} over {n} tasks; "
+            single = int(summary.loc[summary["model"] == config.main_model, "n"].max()) <= 1
+            average = f"{mean:.1f}" if single else f"{mean:.1f} ± {std:.1f}"
+            lines.append(f"- {title}: `{config.main_model}` suite average {average} over {n} tasks; "
                          + ("; ".join(parts) if parts else "no other model yet") + ".")
     return lines or ["- No results for the main model yet."]
 
@@ -238,10 +256,12 @@ def ablation_table(tables: dict[str, pd.DataFrame], ablations: tuple[Ablation, .
         if not c or not c["n_avg"]:
             measured, result = "not run", f"needs rows for `{ab.better}` and `{ab.worse}`"
         else:
-            measured = f"{c['diff']:+.1f} ± {c['spread']:.1f} ({c['n_avg']} tasks)"
-            v = verdict(c["diff"], c["spread"])
+            spread = "" if c["single"] else f" ± {c['spread']:.1f}"
+            measured = f"{c['diff']:+.1f}{spread} ({c['n_avg']} tasks)"
+            v = verdict(c["diff"], c["spread"], c["single"])
             result = {"wins": "same direction as the paper", "loses": "opposite of the paper"}.get(
-                v, "inconclusive (within the spread)"
+                v, f"{v.split(',')[0]} of `{ab.worse}`, one run each (no spread)" if c["single"]
+                else "inconclusive (within the spread)"
             )
         lines.append(
             f"| `{ab.better}` vs `{ab.worse}` ({ab.title}) | {ab.protocol} | +{ab.paper_points:.1f} "
@@ -251,13 +271,12 @@ def ablation_table(tables: dict[str, pd.DataFrame], ablations: tuple[Ablation, .
 
 
 def models_table(results_dir: Path) -> str:
-    """Which module and weights file (checksum) each model name stands for."""
+    """Which module and weights file (checksum) each model name stands for in the tables (rows a re-run
+    replaced are left out)."""
     seen: dict[str, set[tuple[str, str]]] = {}
     for protocol in PROTOCOL_TITLES:
-        path = csv_path(protocol, results_dir)
-        if path.exists():
-            for r in read_rows(path):
-                seen.setdefault(r.model, set()).add((r.module, r.weights_sha256[:12]))
+        for r in load_rows(results_dir, protocol).itertuples():
+            seen.setdefault(str(r.model), set()).add((str(r.module), str(r.weights_sha256)[:12]))
     lines = ["| model | module | weights sha256 (first 12) |", "|---|---|---|"]
     for model in sorted(seen):
         for module, sha in sorted(seen[model]):

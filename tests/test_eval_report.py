@@ -123,3 +123,21 @@ def test_model_selection_table_averages_the_recorded_validation_scores(tmp_path)
     selection = text.split("## Model selection on the validation splits")[1]
     assert "| `cola@200` | 71.0 | 2 |" in selection and "| `cola@100` | 31.0 | 2 |" in selection
     assert selection.index("cola@200") < selection.index("cola@100")  # best first
+
+
+def test_one_run_a_side_reports_ahead_or_behind_not_a_win(results_dir):
+    append_rows([_row("hear", "task-b", "logmel-stats", 42, 0.4, "mAP")], results_dir)
+    text = generate_report(ReportConfig(results_dir=results_dir)).read_text()
+    assert ("- HEAR protocol (heareval shallow MLP): `cola` suite average 50.0 over 1 tasks; vs `logmel-stats` "
+            "+10.0 (1 tasks): ahead, one run each (no spread).") in text
+    assert ("- `cola` vs `logmel-stats`: ahead on 1 task(s) (task-b), behind on 0, equal on 0 (one run a task: "
+            "no seed spread). Suite average over 1 common task(s): 50.0 vs 40.0 (+10.0 points): "
+            "**`cola` ahead, one run each (no spread)**.") in text
+
+
+def test_models_table_lists_the_weights_of_the_rows_in_the_tables(tmp_path):
+    old = ResultRow(**{**_row("linear_probe", "task-a", "cola", 0, 0.1).__dict__, "weights_sha256": "0" * 64})
+    append_rows([old, _row("linear_probe", "task-a", "cola", 0, 0.8)], tmp_path)
+    models = generate_report(ReportConfig(results_dir=tmp_path)).read_text().split("## Models")[1].split("##")[0]
+    assert "| `cola` | `cola_hear` | cola00000000 |" in models
+    assert "000000000000" not in models  # the row the re-run replaced does not list its weights
