@@ -107,12 +107,7 @@ class AudioEncoder(nn.Module):
         Runs in channels_last layout when the module was converted with
         ``.to(memory_format=torch.channels_last)`` (faster on CPU and GPU).
         """
-        if windows.dim() != 3:
-            raise ValueError(f"expected (batch, frames, n_mels) log-mel windows, got shape {tuple(windows.shape)}")
-        x = self.stem(windows.unsqueeze(1))
-        if self.backbone.conv_stem.weight.is_contiguous(memory_format=torch.channels_last):
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.backbone.forward_features(x)
+        return self.readout_maps(windows, set())[1]
 
     def readout_maps(
         self, windows: torch.Tensor, stages: set[int], final: bool = True

@@ -80,22 +80,20 @@ probe() {
     cola-eval probe --module cola_hear --weights "$(export_step bilinear "$STEPS")" --name cola-bilinear --tasks-dir "$SUITE"
     cola-eval probe --module cola_hear --weights "$(export_step cosine "$STEPS")" --name cola-cosine --tasks-dir "$SUITE"
     cola-eval probe --module cola_hear --weights "$(export_step triplet "$STEPS")" --name triplet --tasks-dir "$SUITE"
-    # the read-out candidates on the cosine weights, and the random-init network read out like the shipped one
-    local variant readout name
-    for name in cola-stage0 cola-stage01 random-init-stage0; do
+    # the read-out candidates on the cosine weights, the other objectives and the random-init network read
+    # out like the shipped weights (stage 0, mean and std over time)
+    local variant source stage0='["stage0","stage0.std"]' readout name fp16
+    for name in cola-stage0 cola-stage01 bilinear-stage0 triplet-stage0 random-init-stage0; do
+        readout=$stage0 fp16=--fp16
         case $name in
-            cola-stage0) readout='["stage0","stage0.std"]' ;;
-            cola-stage01) readout='["stage0","stage0.std","stage1","stage1.std"]' ;;
-            random-init-stage0) readout='["stage0","stage0.std"]' ;;
+            cola-stage0) source=$(export_step cosine "$STEPS") ;;
+            cola-stage01) source=$(export_step cosine "$STEPS") readout='["stage0","stage0.std","stage1","stage1.std"]' ;;
+            bilinear-stage0) source=$(export_step bilinear "$STEPS") ;;
+            triplet-stage0) source=$(export_step triplet "$STEPS") ;;
+            random-init-stage0) source=$random fp16= ;;  # float32, as the random-init file
         esac
         variant=$WEIGHTS/$name.safetensors
-        if [[ ! -f $variant ]]; then
-            if [[ $name == random-init-stage0 ]]; then
-                python scripts/weights_variant.py "$random" "$variant" --set "hear.readout=$readout"
-            else
-                python scripts/weights_variant.py "$(export_step cosine "$STEPS")" "$variant" --fp16 --set "hear.readout=$readout"
-            fi
-        fi
+        [[ -f $variant ]] || python scripts/weights_variant.py "$source" "$variant" $fp16 --set "hear.readout=$readout"
         cola-eval probe --module cola_hear --weights "$variant" --name "$name" --tasks-dir "$SUITE"
     done
     # the read-out: mean instead of max pooling on the bilinear weights
