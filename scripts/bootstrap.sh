@@ -9,6 +9,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 VENV=.venv
 STAMP=$VENV/.bootstrap-stamp
 HEAR_TOOLS="heareval==2021.1.3 hearvalidator==2021.0.2"
+UV="uv==0.13.9"
 
 log() { printf '[bootstrap] %s\n' "$*"; }
 
@@ -35,9 +36,16 @@ fi
 
 [[ -x $VENV/bin/python ]] || { log "creating $VENV with $($PYTHON --version)"; "$PYTHON" -m venv "$VENV"; }
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
-log "installing pinned packages (torch 2.11.0 stack, HEAR tools' dependencies, dev tools); the first run takes a few minutes"
-"${PIP[@]}" install -r requirements.txt -r requirements-hear.txt -r requirements-dev.txt 2>&1 | grep -v "is ignored: it is neither" || true
-"${PIP[@]}" install -r requirements.txt -r requirements-hear.txt -r requirements-dev.txt  # fail loudly if the first pass failed
+# uv (from PyPI) installs the pinned set with parallel downloads: about 1 minute instead of 4 with pip.
+log "installing $UV into $VENV"
+"${PIP[@]}" install "$UV" 2>&1 | grep -v "is ignored: it is neither" || true
+log "installing pinned packages (torch 2.11.0 stack, HEAR tools' dependencies, dev tools); the first run takes a minute or two"
+REQS=(-r requirements.txt -r requirements-hear.txt -r requirements-dev.txt)
+[[ -n ${PIP_INDEX_URL:-} ]] && export UV_DEFAULT_INDEX=$PIP_INDEX_URL  # the same index as pip
+if ! "$VENV/bin/uv" pip install --python "$VENV/bin/python" "${REQS[@]}"; then
+    log "uv failed; installing with pip instead"
+    "${PIP[@]}" install "${REQS[@]}"
+fi
 log "installing $HEAR_TOOLS (--no-deps: their numpy 1.19 pins cannot install on Python 3.11)"
 "${PIP[@]}" install --no-deps $HEAR_TOOLS 2>&1 | grep -v "is ignored: it is neither" || true
 log "installing cola-hear in editable mode"
