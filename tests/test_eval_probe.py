@@ -9,7 +9,7 @@ import pytest
 from fixtures_tasks import make_scene_task
 from sklearn.metrics import average_precision_score
 
-from eval.linear import LinearConfig, fit_linear
+from eval.linear import LinearConfig, _logits, fit_linear
 from eval.metrics import (
     event_score,
     frame_targets,
@@ -77,6 +77,17 @@ def test_probe_rejects_bad_input():
         fit_linear(x, y * 0, x, y, lambda p, t: 0.0, multilabel=False, seed=0)
     with pytest.raises(ValueError, match="NaN"):
         fit_linear(x * np.nan, y, x, y, lambda p, t: 0.0, multilabel=False, seed=0)
+
+
+def test_grid_logits_match_one_matmul_per_grid_point():
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    x, weight, bias = torch.randn(37, 24, generator=gen), torch.randn(5, 24, 3, generator=gen), torch.randn(5, 1, 3)
+    logits = _logits(x, weight, bias)
+    assert logits.shape == (5, 37, 3)
+    for g in range(5):
+        assert torch.allclose(logits[g], x @ weight[g] + bias[g], atol=1e-5)
 
 
 def test_fast_average_precision_matches_sklearn():
