@@ -20,12 +20,6 @@ from eval.suite.tasks.base import BuildContext, SuiteTask
 log = logging.getLogger(__name__)
 
 
-# Seconds of the full builds that take more than a minute on the 2-core machine (one worker each;
-# music_style parses music21 scores). Only the order in which parallel builds start depends on them.
-SLOW_BUILDS = {"music_style": 245.0, "pitch": 86.0, "instrument_family": 84.0, "language_id": 84.0,
-               "keyword_spotting": 69.0}
-
-
 @dataclass(frozen=True)
 class BuildReport:
     task: str
@@ -115,7 +109,7 @@ def build_suite(
             return [build_task(t, BuildContext(cache, seed=seed, mini=mini, jobs=2), tasks_dir) for t in tasks]
     with ProcessPoolExecutor(max_workers=jobs, initializer=single_threaded_worker) as pool:
         # The slowest builds start first, so the workers finish together (longest-job-first).
-        started = sorted(tasks, key=lambda t: -SLOW_BUILDS.get(t.spec.name, 0.0))
+        started = sorted(tasks, key=lambda t: -t.build_seconds)
         futures = {t.spec.name: pool.submit(_build_one, t.spec.name, cache.root, seed, mini, tasks_dir)
                    for t in started}
         return [futures[t.spec.name].result() for t in tasks]

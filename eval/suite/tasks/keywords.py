@@ -146,6 +146,7 @@ class KeywordSpotting(SuiteTask):
         tools=("espeak-ng", "flite", "festival"),
         caveats="Synthetic voices only. MBROLA voices are licensed for non-commercial, non-military use only.",
     )
+    build_seconds = 69.0
     label_order = (*KEYWORDS, UNKNOWN)
 
     def plan(self, ctx: BuildContext) -> list[ClipPlan]:

@@ -73,6 +73,7 @@ class LanguageId(SuiteTask):
         caveats="Each language is read by one or very few voices, so language and speaker are confounded: "
         "simple spectral statistics already separate the languages well. Use it as an easy task.",
     )
+    build_seconds = 84.0
 
     def plan(self, ctx: BuildContext) -> list[ClipPlan]:
         root = ctx.cache.deb(PACKAGE)

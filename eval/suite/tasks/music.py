@@ -203,6 +203,7 @@ class MusicStyle(SuiteTask):
         caveats="Texture differs by style (monophonic folk tunes, polyphonic vocal music), which is part of "
         "style; tempo comes from the score or 100 quarter notes per minute, varied by 10 %.",
     )
+    build_seconds = 245.0  # parsing the music21 scores dominates
     pieces_per_style = 60
     excerpts_per_piece = 2
 

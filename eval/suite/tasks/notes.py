@@ -90,6 +90,7 @@ class InstrumentFamily(_NotesTask):
         sources=tuple(p for p, _ in SOUNDFONTS.values()),
         tools=("fluidsynth",),
     )
+    build_seconds = 84.0
     notes_per_family: ClassVar[dict[str, int]] = {"train": 80, "valid": 40, "test": 40}
 
     def plan(self, ctx: BuildContext) -> list[ClipPlan]:
@@ -123,6 +124,7 @@ class Pitch(_NotesTask):
         sources=tuple(p for p, _ in SOUNDFONTS.values()),
         tools=("fluidsynth",),
     )
+    build_seconds = 86.0
     label_order = tuple(str(p) for p in PITCHES)
 
     def mini_labels(self, labels: list[str | None], ctx: BuildContext) -> list[str | None]:
