@@ -12,15 +12,20 @@ from torch import nn
 
 
 class ProjectionHead(nn.Module):
-    """Linear ``in_dim -> out_dim`` followed by LayerNorm and tanh (COLA)."""
+    """Linear ``in_dim -> out_dim``, then (``squash``) LayerNorm and tanh.
 
-    def __init__(self, in_dim: int = 1280, out_dim: int = 512) -> None:
+    The official COLA code squashes before the bilinear similarity only; the cosine
+    similarity gets the plain linear projection.
+    """
+
+    def __init__(self, in_dim: int = 1280, out_dim: int = 512, squash: bool = True) -> None:
         super().__init__()
         self.linear = nn.Linear(in_dim, out_dim)
-        self.norm = nn.LayerNorm(out_dim)
+        self.norm = nn.LayerNorm(out_dim) if squash else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.norm(self.linear(x)))
+        x = self.linear(x)
+        return x if self.norm is None else torch.tanh(self.norm(x))
 
 
 class BilinearSimilarity(nn.Module):

@@ -64,16 +64,28 @@ class AugmentConfig:
     time_mask_frames: int = 0  # maximum width of a time mask (frames)
     freq_masks: int = 0  # number of frequency masks on the log-mel of each view
     freq_mask_bands: int = 0  # maximum width of a frequency mask (mel bands)
+    eq_db: float = 0.0  # random smooth EQ curve (tilt + ripples) over the mel bands, up to +-eq_db dB
+    lowpass_prob: float = 0.0  # probability of a random band limit (a steep roll-off above a random mel band)
+    zoom: float = 0.0  # random resized crop: time and frequency scaled by up to 1+zoom (or 1/(1+zoom))
 
     def __post_init__(self) -> None:
-        for name in ("gain_db", "mix_max_ratio", "time_masks", "time_mask_frames", "freq_masks", "freq_mask_bands"):
+        for name in (
+            "gain_db", "mix_max_ratio", "time_masks", "time_mask_frames", "freq_masks", "freq_mask_bands", "eq_db",
+            "zoom",
+        ):  # fmt: skip
             _non_negative(f"augment.{name}", getattr(self, name))
-        if not 0.0 <= self.mix_prob <= 1.0:
-            raise ConfigError(f"augment.mix_prob must be in [0, 1], got {self.mix_prob}")
+        for name in ("mix_prob", "lowpass_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"augment.{name} must be in [0, 1], got {getattr(self, name)}")
 
     @property
     def enabled(self) -> bool:
-        return bool(self.gain_db or self.mix_prob or self.uses_masks)
+        return bool(self.gain_db or self.mix_prob or self.uses_masks or self.uses_spectral or self.zoom)
+
+    @property
+    def uses_spectral(self) -> bool:
+        """Whether views get a per-band log-mel offset (EQ, band limit)."""
+        return bool(self.eq_db or self.lowpass_prob)
 
     @property
     def uses_masks(self) -> bool:
@@ -86,6 +98,9 @@ class ObjectiveConfig:
 
     name: str = "bilinear"  # "bilinear" (COLA default) | "cosine" (with temperature) | "triplet" (baseline)
     projection_dim: int = 512  # projection head output size
+    # "official": LayerNorm + tanh after the projection for bilinear only (official COLA code);
+    # "squash": after it for every objective (cosine and triplet too; the recipe before v2)
+    head: str = "official"
     temperature: float = 0.2  # cosine only
     margin: float = 0.5  # triplet only: margin on the cosine distance
     negative: str = "hardest"  # triplet only: "hardest" or "random" in-batch negative
@@ -93,6 +108,7 @@ class ObjectiveConfig:
     def __post_init__(self) -> None:
         _choice("objective.name", self.name, OBJECTIVES)
         _choice("objective.negative", self.negative, ("hardest", "random"))
+        _choice("objective.head", self.head, ("official", "squash"))
         _positive("objective.projection_dim", self.projection_dim)
         _positive("objective.temperature", self.temperature)
         _non_negative("objective.margin", self.margin)

@@ -21,26 +21,32 @@ class MetricsLog:
 
     ``resume_step``: continue an existing log, dropping rows past that step (they were
     logged after the checkpoint the run resumes from), so no step appears twice.
+    ``extra``: columns after the standard ones (e.g. the encoder's drift per stage); a
+    value a row lacks is left empty.
     """
 
-    def __init__(self, out_dir: str | os.PathLike, resume_step: int | None = None) -> None:
+    def __init__(
+        self, out_dir: str | os.PathLike, resume_step: int | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
+        self.columns = COLUMNS + tuple(c for c in extra if c not in COLUMNS)
         self.path = Path(out_dir) / "log.csv"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is not None and self.path.is_file():
             kept = [r for r in read_log(self.path) if int(r["step"]) <= resume_step]
-            atomic_write_text(self.path, _csv_text(kept))
+            atomic_write_text(self.path, _csv_text(kept, self.columns))
         else:
-            atomic_write_text(self.path, _csv_text([]))
+            atomic_write_text(self.path, _csv_text([], self.columns))
         self._file = self.path.open("a", newline="")
-        self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS)
+        self._writer = csv.DictWriter(self._file, fieldnames=self.columns)
         self._tb = _tensorboard(Path(out_dir) / "tensorboard", resume_step)
 
     def write(self, row: dict[str, Any]) -> None:
-        self._writer.writerow({k: _format(row[k]) for k in COLUMNS})
+        self._writer.writerow({k: _format(row.get(k)) for k in self.columns})
         self._file.flush()
         if self._tb is not None:
-            for key in COLUMNS[1:]:
-                self._tb.add_scalar(f"pretrain/{key}", row[key], global_step=row["step"])
+            for key in self.columns[1:]:
+                if row.get(key) is not None:
+                    self._tb.add_scalar(f"pretrain/{key}", row[key], global_step=row["step"])
 
     def close(self) -> None:
         self._file.close()
@@ -49,21 +55,23 @@ class MetricsLog:
 
 
 def read_log(path: str | os.PathLike) -> list[dict[str, float]]:
-    """The rows of a metrics CSV as dicts of numbers."""
+    """The rows of a metrics CSV as dicts of numbers (empty cells are left out)."""
     with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
 
 
-def _csv_text(rows: list[dict[str, Any]]) -> str:
+def _csv_text(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _format(row[k]) for k in COLUMNS})
+        writer.writerow({k: _format(row.get(k)) for k in columns})
     return buffer.getvalue()
 
 
 def _format(value: Any) -> str:
+    if value is None:
+        return ""
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         value = int(value)
     return str(value) if isinstance(value, int) else f"{value:.6g}"

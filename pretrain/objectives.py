@@ -66,8 +66,13 @@ class TripletObjective(nn.Module):
 
 
 def build_objective(config: ObjectiveConfig, embedding_size: int) -> nn.Module:
-    """The objective named by ``config.name`` with freshly initialised heads."""
-    head = ProjectionHead(embedding_size, config.projection_dim)
+    """The objective named by ``config.name`` with freshly initialised heads.
+
+    ``config.head``: "official" squashes the projection (LayerNorm + tanh) for the bilinear
+    similarity only, as the official COLA code does; "squash" does it for every objective.
+    """
+    squash = config.head == "squash" or config.name == "bilinear"
+    head = ProjectionHead(embedding_size, config.projection_dim, squash=squash)
     if config.name == "bilinear":
         return SoftmaxContrastive(head, BilinearSimilarity(config.projection_dim))
     if config.name == "cosine":

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from cola_hear.config import FrontEndConfig
-from pretrain.augment import mix_in, random_gain, spec_masks
+from pretrain.augment import mix_in, random_gain, spec_masks, spectral_offsets, zoom_params
 from pretrain.config import AugmentConfig
 from pretrain.pool import AudioPool
 
@@ -39,16 +39,23 @@ class ClipTable:
 
 @dataclass
 class PairBatch:
-    """One step's input: waveform crops and, when masking is on, the log-mel masks of both views."""
+    """One step's input: waveform crops and the log-mel augmentations of both views (anchors, then positives)."""
 
     step: int
     anchors: torch.Tensor  # (B, crop_samples) float32
     positives: torch.Tensor  # (B, crop_samples) float32
-    masks: torch.Tensor | None  # (2B, frames, n_mels) bool: anchors then positives
+    masks: torch.Tensor | None = None  # (2B, frames, n_mels) bool: time/frequency masks
+    spectral: torch.Tensor | None = None  # (2B, n_mels) float32: per-band log offsets (EQ, band limit)
+    zoom: torch.Tensor | None = None  # (2B, 4) float32: random resized crops
+
+    def views(self) -> dict[str, torch.Tensor]:
+        """The log-mel augmentations that are on, by name."""
+        named = (("masks", self.masks), ("spectral", self.spectral), ("zoom", self.zoom))
+        return {k: v for k, v in named if v is not None}
 
     def pin_memory(self) -> PairBatch:
-        masks = self.masks.pin_memory() if self.masks is not None else None
-        return PairBatch(self.step, self.anchors.pin_memory(), self.positives.pin_memory(), masks)
+        pinned = {k: v.pin_memory() for k, v in self.views().items()}
+        return PairBatch(self.step, self.anchors.pin_memory(), self.positives.pin_memory(), **pinned)
 
 
 def crop_samples(frontend: FrontEndConfig) -> int:
@@ -118,9 +125,9 @@ class PairSampler:
         ids = rng.choice(n, size=b, replace=n < b)  # distinct clips whenever the data allows
         views = np.stack([self._crops(ids, rng), self._crops(ids, rng)])  # (2, B, crop): anchors, positives
         noise = rng.standard_normal((b, self.crop), dtype=np.float32) * np.float32(self.noise_std)
-        masks = self._augment(views, ids, rng)
+        extra = self._augment(views, ids, rng)
         views[1] += noise
-        return PairBatch(step, torch.from_numpy(views[0]), torch.from_numpy(views[1]), masks)
+        return PairBatch(step, torch.from_numpy(views[0]), torch.from_numpy(views[1]), **extra)
 
     def _crops(self, ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One random crop of each clip in ``ids``, normalised; shorter clips are zero-padded at the end."""
@@ -134,7 +141,8 @@ class PairSampler:
             out[i, :count] *= self.clips.scales[clip]
         return out
 
-    def _augment(self, views: np.ndarray, ids: np.ndarray, rng: np.random.Generator) -> torch.Tensor | None:
+    def _augment(self, views: np.ndarray, ids: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """Waveform augmentations in place; returns the log-mel ones drawn for the step (see ``PairBatch``)."""
         cfg = self.augment
         n = len(self.clips)
         if cfg.mix_prob > 0 and n > 1:
@@ -145,9 +153,15 @@ class PairSampler:
             mix_in(views, other_crops, chosen, ratios)
         if cfg.gain_db > 0:
             random_gain(views, rng, cfg.gain_db)
+        extra = {}
+        count = 2 * self.batch_size
         if cfg.uses_masks:
-            return torch.from_numpy(spec_masks(rng, 2 * self.batch_size, self.frames, self.n_mels, cfg))
-        return None
+            extra["masks"] = torch.from_numpy(spec_masks(rng, count, self.frames, self.n_mels, cfg))
+        if cfg.uses_spectral:
+            extra["spectral"] = torch.from_numpy(spectral_offsets(rng, count, self.n_mels, cfg))
+        if cfg.zoom > 0:
+            extra["zoom"] = torch.from_numpy(zoom_params(rng, count, cfg.zoom))
+        return extra
 
 
 class Prefetcher:

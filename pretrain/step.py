@@ -11,7 +11,7 @@ from torch import nn
 
 from cola_hear import ColaModel
 from cola_hear.model import bf16_supported
-from pretrain.augment import apply_masks
+from pretrain.augment import apply_masks, apply_spectral, apply_zoom
 from pretrain.config import OptimConfig, PretrainConfig
 from pretrain.objectives import build_objective
 from pretrain.sampling import PairBatch
@@ -28,10 +28,20 @@ class PretrainModule(nn.Module):
         self.objective = objective
 
     def forward(
-        self, anchors: torch.Tensor, positives: torch.Tensor, masks: torch.Tensor | None = None
+        self,
+        anchors: torch.Tensor,
+        positives: torch.Tensor,
+        masks: torch.Tensor | None = None,
+        spectral: torch.Tensor | None = None,
+        zoom: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loss, accuracy)`` of a batch; the log-mel augmentations apply in the order EQ, zoom, masks."""
         b = anchors.shape[0]
         logmel = self.model.frontend(torch.cat([anchors, positives]))  # (2B, frames, mels), float32
+        if spectral is not None:
+            logmel = apply_spectral(logmel, spectral, self.model.frontend.pad_value)
+        if zoom is not None:
+            logmel = apply_zoom(logmel, zoom)
         if masks is not None:
             logmel = apply_masks(logmel, masks)
         embeddings = self.model.embed_windows(logmel)
@@ -82,10 +92,10 @@ def train_step(
     """Forward, backward and optimizer update on one batch; returns detached ``(loss, accuracy)``."""
     anchors = batch.anchors.to(device, non_blocking=True)
     positives = batch.positives.to(device, non_blocking=True)
-    masks = batch.masks.to(device, non_blocking=True) if batch.masks is not None else None
+    views = {k: v.to(device, non_blocking=True) for k, v in batch.views().items()}
     optimizer.zero_grad(set_to_none=True)
     with autocast(device, bf16):
-        loss, accuracy = module(anchors, positives, masks)
+        loss, accuracy = module(anchors, positives, **views)
     loss.backward()
     optimizer.step()
     return loss.detach(), accuracy.detach()

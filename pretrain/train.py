@@ -6,7 +6,8 @@ rank 0 writes logs, checkpoints and the exported weights). Layout of ``train.out
 
     config.toml          the resolved config of the run
     data_manifest.json   every file used or skipped, durations, manifest hash
-    log.csv              step, loss, accuracy, lr, pairs_per_s, elapsed_s
+    log.csv              step, loss, accuracy, lr, pairs_per_s, elapsed_s, drift_<stage> (pretrain/drift.py)
+    init_encoder.safetensors  the encoder weights the run started from (the drift reference)
     tensorboard/         the same, when tensorboard is installed
     checkpoints/         step-NNNNNNNN.pt, the newest ``train.keep_checkpoints``
     model.safetensors    the exported encoder + front end (cola_hear weights format)
@@ -40,6 +41,7 @@ from cola_hear.weights import load_weights, weights_sha256
 from pretrain.checkpoint import CheckpointError, export_weights, latest_checkpoint, list_checkpoints, save_checkpoint
 from pretrain.config import ConfigError, PretrainConfig, dump_toml
 from pretrain.distributed import Distributed, setup_distributed
+from pretrain.drift import REFERENCE_FILE, DriftMeter, drift_columns
 from pretrain.metrics_log import MetricsLog
 from pretrain.pool import AudioPool, SkippedFile, build_pool, log_skipped
 from pretrain.sampling import PairSampler, Prefetcher, make_clips
@@ -151,6 +153,8 @@ class _Trainer:
         self.stop_requested = False
         self.git_commit = _git_commit()
         self.init_from: dict[str, Any] | None = None  # provenance of train.init_weights, when used
+        self.drift: DriftMeter | None = None  # distance of the encoder from its starting weights
+        self.encoder: torch.nn.Module | None = None  # the encoder being trained (unwrapped)
 
     # -- set-up -------------------------------------------------------------------------------------------------
     def run(self, resume: bool) -> TrainResult:
@@ -164,6 +168,8 @@ class _Trainer:
             start_step = self._restore_module(module, state, pool)
         elif cfg.train.init_weights:
             self.init_from = init_from_weights(module, cfg.train.init_weights)
+        self.drift = self._drift_meter(module, fresh=state is None)
+        self.encoder = module.model.encoder
         module.to(self.device)
         if cfg.train.channels_last:
             to_channels_last(module)
@@ -193,7 +199,13 @@ class _Trainer:
             _budget_text(cfg),
         )
         metrics = (
-            MetricsLog(self.out_dir, resume_step=start_step if start_step else None) if self.dist.is_main else None
+            MetricsLog(
+                self.out_dir,
+                resume_step=start_step if start_step else None,
+                extra=tuple(drift_columns(module.model.encoder)),
+            )
+            if self.dist.is_main
+            else None
         )
         try:
             with self._signals_stop_training():
@@ -224,6 +236,20 @@ class _Trainer:
             raise ConfigError(f"cannot resume from {path}: the config differs in " + "; ".join(diffs))
         log.info("resuming from %s (step %d)", path, state["step"])
         return state
+
+    def _drift_meter(self, module: PretrainModule, fresh: bool) -> DriftMeter | None:
+        """The drift reference: the starting encoder, saved by a fresh run and read back on resume."""
+        if not self.dist.is_main:
+            return None
+        path = self.out_dir / REFERENCE_FILE
+        if fresh:
+            meter = DriftMeter.of(module.model.encoder)
+            meter.save(path)
+            return meter
+        if path.is_file():
+            return DriftMeter.load(path)
+        log.warning("no %s in %s: the log has no drift columns for this run", REFERENCE_FILE, self.out_dir)
+        return None
 
     def _load_data(self) -> AudioPool:
         data = self.config.data
@@ -337,6 +363,8 @@ class _Trainer:
             / max(now - window.t0, 1e-9),
             "elapsed_s": round(self._elapsed(), 3),
         }
+        if self.drift is not None and self.encoder is not None:
+            row.update(self.drift(self.encoder))
         window.reset(now)
         if not math.isfinite(loss):
             raise TrainingError(

