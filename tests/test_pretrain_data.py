@@ -189,3 +189,43 @@ def test_long_files_are_decoded_in_blocks_without_seams(tmp_path, monkeypatch):
     blocks = pool_module._decode_blocks(tmp_path / "long.wav", rate)
     assert blocks.dtype == np.float16 and blocks.shape == whole.shape == (rate * 7,)
     np.testing.assert_array_equal(blocks, whole)
+
+
+def test_spectral_offsets_are_an_eq_curve_and_band_limits():
+    from pretrain.augment import DB_TO_LOG, spectral_offsets
+
+    rng = np.random.default_rng(0)
+    eq = spectral_offsets(rng, 200, 64, AugmentConfig(eq_db=10))
+    assert eq.shape == (200, 64) and eq.dtype == np.float32
+    assert np.abs(eq).max() <= 10 * DB_TO_LOG + 1e-6 and np.abs(eq).max() > 5 * DB_TO_LOG
+    assert np.abs(np.diff(eq, axis=1)).max() < 3 * DB_TO_LOG  # smooth: no jump of more than 3 dB between bands
+    cut = spectral_offsets(np.random.default_rng(0), 200, 64, AugmentConfig(lowpass_prob=1.0))
+    assert (cut <= 0).all() and (cut[:, : 64 // 3] == 0).all() and (cut[:, -1] < -30 * DB_TO_LOG).mean() > 0.8
+    some = spectral_offsets(np.random.default_rng(0), 400, 64, AugmentConfig(lowpass_prob=0.25))
+    assert 0.15 < (some[:, -1] < 0).mean() < 0.35
+
+
+def test_spectral_offsets_never_go_below_the_floor_and_zoom_resamples():
+    from pretrain.augment import apply_spectral, apply_zoom, zoom_params
+
+    logmel = torch.linspace(-5, 5, 96)[None, :, None].repeat(2, 1, 64)  # a ramp in time
+    out = apply_spectral(logmel, torch.full((2, 64), -20.0), floor=-11.5)
+    assert out.min().item() == -11.5 and torch.equal(out[logmel - 20 > -11.5], (logmel - 20)[logmel - 20 > -11.5])
+    identity = torch.tensor([[1.0, 0.0, 1.0, 0.0]] * 2)
+    torch.testing.assert_close(apply_zoom(logmel, identity), logmel, atol=1e-5, rtol=0)
+    stretched = apply_zoom(logmel, torch.tensor([[2.0, 0.0, 1.0, 0.0]] * 2))  # half the time range, doubled
+    assert stretched[0, :, 0].min() > -3.0 and stretched[0, :, 0].max() < 3.0
+    params = zoom_params(np.random.default_rng(0), 500, 0.25)
+    assert params.shape == (500, 4) and (params[:, [0, 2]] >= 1 / 1.25 - 1e-6).all()
+    assert (params[:, [0, 2]] <= 1.25 + 1e-6).all()
+
+
+def test_log_mel_augmentations_are_drawn_per_view_and_deterministic(pool):
+    clips = make_clips(pool, None, "l2")
+    cfg = AugmentConfig(eq_db=6, lowpass_prob=0.5, zoom=0.2)
+    sampler = PairSampler(pool, clips, FrontEndConfig(), 4, seed=1, augment=cfg)
+    first, again = sampler(3), sampler(3)
+    assert first.masks is None and first.spectral.shape == (8, 64) and first.zoom.shape == (8, 4)
+    assert torch.equal(first.spectral, again.spectral) and torch.equal(first.zoom, again.zoom)
+    assert not torch.equal(first.spectral[:4], first.spectral[4:])  # anchors and positives differ
+    assert set(first.views()) == {"spectral", "zoom"}

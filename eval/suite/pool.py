@@ -20,6 +20,7 @@ import os
 import shutil
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,21 @@ NOTES = {
 
 
 def build_pool(
-    out: Path, cache: SourceCache, seed: int = 0, jobs: int = 2, domain: str = DEFAULT_DOMAIN
+    out: Path,
+    cache: SourceCache,
+    seed: int = 0,
+    jobs: int = 2,
+    domain: str = DEFAULT_DOMAIN,
+    packages: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Build the ``domain`` pool into ``out`` (atomically replacing an older one); returns its manifest."""
+    """Build the ``domain`` pool into ``out`` (atomically replacing an older one); returns its manifest.
+
+    ``packages``: only these packages of the disjoint pool (a quick pool for tests); the whole pool by default.
+    """
     if domain not in DOMAINS:
         raise ValueError(f"pool domain must be one of {list(DOMAINS)}, got {domain!r}")
+    if packages is not None and domain != "disjoint":
+        raise ValueError("a package subset applies to the disjoint pool only")
     start = time.perf_counter()
     out = Path(out)
     staging = out.with_name(out.name + ".partial")
@@ -57,12 +68,12 @@ def build_pool(
             if domain == "disjoint":
                 from eval.suite.pool_disjoint import disjoint_pool_records
 
-                records, packages = disjoint_pool_records(cache, staging, jobs)
+                records, used = disjoint_pool_records(cache, staging, jobs, packages)
             else:
                 from eval.suite.pool_suite import suite_pool_records
 
-                records, packages = suite_pool_records(BuildContext(cache, seed=seed, jobs=jobs), staging, excluded)
-        manifest = _manifest(domain, records, cache, seed, excluded, packages)
+                records, used = suite_pool_records(BuildContext(cache, seed=seed, jobs=jobs), staging, excluded)
+        manifest = _manifest(domain, records, cache, seed, excluded, used)
         (staging / "manifest.json").write_text(dumps(manifest))
         old = out.with_name(out.name + ".old")
         shutil.rmtree(old, ignore_errors=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,13 @@ DISJOINT_SOURCES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def disjoint_packages() -> list[str]:
-    """The packages of the disjoint pool."""
-    return [p for p, _, _ in DISJOINT_SOURCES]
+def disjoint_packages(only: Sequence[str] | None = None) -> list[str]:
+    """The packages of the disjoint pool (``only``: a subset of them, e.g. for a quick test pool)."""
+    packages = [p for p, _, _ in DISJOINT_SOURCES]
+    unknown = sorted(set(only or ()) - set(packages))
+    if unknown:
+        raise ValueError(f"not packages of the disjoint pool: {unknown}; its packages: {', '.join(packages)}")
+    return [p for p in packages if only is None or p in only]
 
 
 def check_disjoint(packages: list[str]) -> None:
@@ -75,9 +80,12 @@ def check_disjoint(packages: list[str]) -> None:
         raise ValueError("the disjoint pool must share nothing with the suite: " + "; ".join(problems))
 
 
-def disjoint_pool_records(cache: SourceCache, staging: Path, jobs: int) -> tuple[list[dict[str, Any]], set[str]]:
-    """Write the disjoint pool's files into ``staging``; returns their records and the packages used."""
-    packages = disjoint_packages()
+def disjoint_pool_records(
+    cache: SourceCache, staging: Path, jobs: int, only: Sequence[str] | None = None
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """Write the disjoint pool's files (of the ``only`` packages, default all) into ``staging``;
+    returns their records and the packages used."""
+    packages = disjoint_packages(only)
     check_disjoint(packages)
     roots = cache.debs(packages)
     files = _package_files(roots)
@@ -90,6 +98,8 @@ def _package_files(roots: dict[str, Path]) -> list[tuple[PoolFile, Path]]:
     of one recording (``x.ogg`` and ``x.wav``: the first in path order is kept)."""
     found, seen, names = [], set(), set()
     for package, folder, _ in DISJOINT_SOURCES:
+        if package not in roots:
+            continue
         root = roots[package]
         for path in sorted((root / folder).rglob("*")):
             if path.suffix.lower() not in AUDIO_EXTENSIONS or path.is_symlink() or not path.is_file():
