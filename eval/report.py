@@ -58,12 +58,36 @@ DEFAULT_ABLATIONS = (
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """A pretrained model against several random inits of the same network, read out the same way."""
+
+    pool: str  # what the model was pretrained on, in words
+    model: str
+    randoms: tuple[str, ...]
+
+
+# Same recipe and budget on the two pools (pretrain/configs/transfer.toml), each against random inits of
+# seeds 0, 1 and 2 read out at stage 0 like it (the runs start from seed 0's initial weights).
+RANDOM_STAGE0 = ("random-init-stage0", "random-init-stage0-s1", "random-init-stage0-s2")
+DEFAULT_TRANSFERS = (
+    Transfer("suite sources (in-domain, `cola-suite pool --domain suite`)", "insuite", RANDOM_STAGE0),
+    Transfer("packages no suite task uses (out-of-domain, `cola-suite pool`)", "disjoint", RANDOM_STAGE0),
+)
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     results_dir: Path = DEFAULT_RESULTS_DIR
     main_model: str = "cola"
     # random-init-stage0: the random-init network read out like the shipped weights (stage 0, mean and std)
     baselines: tuple[str, ...] = ("random-init-stage0", "random-init", "logmel-stats")
     ablations: tuple[Ablation, ...] = DEFAULT_ABLATIONS
+    transfers: tuple[Transfer, ...] = DEFAULT_TRANSFERS
+    # horizontal lines of the probe-vs-steps plot (their mean when several)
+    curve_references: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"random init, stage-0 read-out (3 seeds)": RANDOM_STAGE0,
+                                 "log-mel statistics": ("logmel-stats",)}
+    )
     pretrain_logs: str = "pretrain/*.csv"  # glob under results_dir; columns step, loss, acc (or accuracy)
     extra_text: dict[str, str] = field(default_factory=dict)
 
@@ -270,6 +294,41 @@ def ablation_table(tables: dict[str, pd.DataFrame], ablations: tuple[Ablation, .
     return "\n".join(lines)
 
 
+def transfer_table(summary: pd.DataFrame, transfers: tuple[Transfer, ...]) -> tuple[str, list[str]]:
+    """The in- vs out-of-domain table (test suite averages, differences to each random init with their spread)
+    and one summary sentence per pool."""
+    randoms = list(dict.fromkeys(r for t in transfers for r in t.randoms))
+    lines = ["| pretraining pool | model | suite average | " + " | ".join(f"vs `{r}`" for r in randoms)
+             + " | verdict |", "|---|---|---:|" + "---:|" * len(randoms) + "---|"]
+    sentences = []
+    for t in transfers:
+        mean, std, n = suite_average(summary, t.model) if not summary.empty else (math.nan, math.nan, 0)
+        if not n:
+            lines.append(f"| {t.pool} | `{t.model}` | not run |" + " |" * len(randoms) + " needs rows |")
+            continue
+        cells, verdicts = [], []
+        for r in randoms:
+            c = compare(summary, t.model, r) if r in t.randoms else None
+            if not c or not c["n_avg"]:
+                cells.append("–")
+                continue
+            v = verdict(c["diff"], c["spread"], c["single"])
+            verdicts.append(v)
+            cells.append(f"{c['diff']:+.1f} ± {c['spread']:.1f} ({v})")
+        missing = len(t.randoms) - len(verdicts)
+        if missing:
+            overall = f"{missing} random init(s) not run"
+        elif all(v == "wins" for v in verdicts):
+            overall = "**beats every random init by more than the spread**"
+        elif any(v == "loses" for v in verdicts):
+            overall = "loses to a random init"
+        else:
+            overall = "does not beat every random init by more than the spread"
+        lines.append(f"| {t.pool} | `{t.model}` | {mean:.1f} ± {std:.1f} | " + " | ".join(cells) + f" | {overall} |")
+        sentences.append(f"- Pretrained on {t.pool}: `{t.model}` {mean:.1f} ± {std:.1f} over {n} tasks; {overall}.")
+    return "\n".join(lines), sentences
+
+
 def models_table(results_dir: Path) -> str:
     """Which module and weights file (checksum) each model name stands for in the tables (rows a re-run
     replaced are left out)."""
@@ -342,7 +401,8 @@ def plot_checkpoint_curves(
         steps, means, stds = zip(*points, strict=True)
         ax.errorbar(steps, means, yerr=stds, marker="o", capsize=3, label=run)
     for name, value in references.items():
-        ax.axhline(value, linestyle="--", linewidth=1, color="gray" if "random" in name else "black", label=name)
+        ax.axhline(value, linestyle="--", linewidth=1, color="gray" if "random" in name else "black",
+                   label=f"{name}: {value:.1f}")
     ax.set(xlabel="pretraining step", ylabel="linear-probe suite average (points)", title="Pretraining helps?")
     ax.legend(fontsize="small")
     _save_figure(fig, path)
@@ -388,6 +448,7 @@ def generate_report(config: ReportConfig | None = None) -> Path:
     # checkpoints of a run ("cola@2000") get their own curve, not columns in the tables
     tables = {p: t[~t["model"].astype(str).str.match(CHECKPOINT_NAME.pattern)] if not t.empty else t
               for p, t in all_tables.items()}
+    transfer_md, transfer_lines = transfer_table(tables["linear_probe"], config.transfers)
     md = [
         "# Results",
         "",
@@ -400,6 +461,7 @@ def generate_report(config: ReportConfig | None = None) -> Path:
         "## Summary",
         "",
         *summary_lines(tables, config),
+        *transfer_lines,
         "",
         "## Models",
         "",
@@ -422,12 +484,19 @@ def generate_report(config: ReportConfig | None = None) -> Path:
             md += wins_losses_text(summary, main, [m for m in models if m != main])
         else:
             md.append(f"(no rows for the main model `{config.main_model}` yet)")
+    md += ["", "## In-domain vs out-of-domain pretraining", ""]
+    if config.extra_text.get("transfer"):
+        md += [config.extra_text["transfer"], ""]
+    md.append(transfer_md)
     md += ["", "## Ablations against the paper's claims", "", ablation_table(tables, config.ablations)]
     curves = checkpoint_curves(all_tables["linear_probe"]) if not all_tables["linear_probe"].empty else {}
     if curves:
-        references = {m: suite_average(tables["linear_probe"], m)[0] for m in config.baselines}
-        png = plot_checkpoint_curves(curves, {m: v for m, v in references.items() if not math.isnan(v)},
-                                     out_dir / "probe_vs_steps.png")
+        references = {}
+        for label, models in config.curve_references.items():
+            values = [suite_average(tables["linear_probe"], m)[0] for m in models]
+            if values and not any(math.isnan(v) for v in values):
+                references[label] = float(np.mean(values))
+        png = plot_checkpoint_curves(curves, references, out_dir / "probe_vs_steps.png")
         md += ["", "## Linear probe against pretraining steps", "", "| run | step | suite average |", "|---|---:|---:|"]
         md += [f"| `{run}` | {step} | {mean:.1f} ± {std:.1f} |"
                for run, points in curves.items() for step, mean, std in points]
@@ -438,8 +507,10 @@ def generate_report(config: ReportConfig | None = None) -> Path:
                "The linear probe's validation score (accuracy, or mean average precision where the task's metric "
                "is not an accuracy; frame mAP on event tasks), averaged over seeds and then tasks. The shipped "
                "weights are chosen on this column; test scores play no part.", "",
-               "| model | validation average (points) | tasks |", "|---|---:|---:|"]
-        md += [f"| `{r.model}` | {r.valid:.1f} | {r.n_tasks} |" for r in valid.itertuples()]
+               "| model | validation average (points) | test average (points) | tasks |", "|---|---:|---:|---:|"]
+        for r in valid.itertuples():
+            test, std, _ = suite_average(all_tables["linear_probe"], r.model)
+            md.append(f"| `{r.model}` | {r.valid:.1f} | {test:.1f} ± {std:.1f} | {r.n_tasks} |")
     logs = sorted(out_dir.glob(config.pretrain_logs))
     png = plot_pretraining(logs, out_dir / "pretraining.png") if logs else None
     md += ["", "## Pretraining curve", ""]

@@ -115,13 +115,14 @@ def test_model_selection_table_averages_the_recorded_validation_scores(tmp_path)
     for model, valid in (("cola@100", (0.2, 0.4)), ("cola@200", (0.6, 0.8))):
         for task, value in zip(("task-a", "task-b"), valid, strict=True):
             for seed in (0, 1):
-                row = _row("linear_probe", task, model, seed, 0.0)
+                row = _row("linear_probe", task, model, seed, value / 2 + 0.1 * seed)
                 key = "valid_frame_map" if task == "task-b" else "valid_score"
                 rows.append(ResultRow(**{**row.__dict__, "details": f"l2=0.01 {key}={value + 0.02 * seed}"}))
     append_rows(rows, tmp_path)
     text = generate_report(ReportConfig(results_dir=tmp_path)).read_text()
     selection = text.split("## Model selection on the validation splits")[1]
-    assert "| `cola@200` | 71.0 | 2 |" in selection and "| `cola@100` | 31.0 | 2 |" in selection
+    # next to it the test average: tasks at 35 +- 7.1 and 45 +- 7.1 (cola@200), 15 and 25 (cola@100)
+    assert "| `cola@200` | 71.0 | 40.0 ± 5.0 | 2 |" in selection and "| `cola@100` | 31.0 | 20.0 ± 5.0 | 2 |" in selection
     assert selection.index("cola@200") < selection.index("cola@100")  # best first
 
 
@@ -141,3 +142,27 @@ def test_models_table_lists_the_weights_of_the_rows_in_the_tables(tmp_path):
     models = generate_report(ReportConfig(results_dir=tmp_path)).read_text().split("## Models")[1].split("##")[0]
     assert "| `cola` | `cola_hear` | cola00000000 |" in models
     assert "000000000000" not in models  # the row the re-run replaced does not list its weights
+
+
+def test_transfer_section_compares_each_pool_with_every_random_init(tmp_path):
+    from eval.report import RANDOM_STAGE0
+
+    scores = {"insuite": 0.70, "disjoint": 0.62, RANDOM_STAGE0[0]: 0.60, RANDOM_STAGE0[1]: 0.58}
+    rows = [_row("linear_probe", task, model, seed, value + 0.01 * seed)
+            for model, value in scores.items() for task in ("task-a", "task-b") for seed in range(3)]
+    append_rows(rows, tmp_path)
+    text = generate_report(ReportConfig(results_dir=tmp_path)).read_text()
+    section = text.split("## In-domain vs out-of-domain pretraining")[1].split("##")[0]
+    insuite = next(line for line in section.splitlines() if "`insuite`" in line)
+    # 71 vs 61: +10.0 with spread sqrt(2) * 1.0 / sqrt(2) = 1.0
+    assert "| 71.0 ± 0.7 | +10.0 ± 1.0 (wins) | +12.0 ± 1.0 (wins) | – | 1 random init(s) not run |" in insuite
+    append_rows([_row("linear_probe", t, RANDOM_STAGE0[2], s, 0.625) for t in ("task-a", "task-b") for s in range(3)],
+                tmp_path)
+    text = generate_report(ReportConfig(results_dir=tmp_path)).read_text()
+    section = text.split("## In-domain vs out-of-domain pretraining")[1].split("##")[0]
+    assert "**beats every random init by more than the spread**" in next(
+        line for line in section.splitlines() if "`insuite`" in line)
+    disjoint = next(line for line in section.splitlines() if "`disjoint`" in line)
+    assert "+2.0 ± 1.0 (wins)" in disjoint and "(ties within the spread)" in disjoint
+    assert disjoint.endswith("| does not beat every random init by more than the spread |")
+    assert "- Pretrained on packages no suite task uses (out-of-domain, `cola-suite pool`): `disjoint` 63.0" in text
