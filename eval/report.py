@@ -26,6 +26,7 @@ from eval.results import DEFAULT_RESULTS_DIR, ResultRow, csv_path, read_rows
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = re.compile(r"^(?P<run>.+)@(?P<step>\d+)$")  # "cola@2000": run "cola" after 2000 steps
+SCREEN_PREFIX = "screen-"  # recipe screening runs: the selection table only, not the result tables
 PERCENT_METRICS = ("top1_acc", "pitch_acc", "chroma_acc", "mAP", "aucroc")
 PROTOCOL_TITLES = {
     "linear_probe": "Linear probe (COLA protocol)",
@@ -445,8 +446,9 @@ def generate_report(config: ReportConfig | None = None) -> Path:
     out_dir = Path(config.results_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     all_tables = {p: summarize(load_rows(out_dir, p)) for p in PROTOCOL_TITLES}
-    # checkpoints of a run ("cola@2000") get their own curve, not columns in the tables
-    tables = {p: t[~t["model"].astype(str).str.match(CHECKPOINT_NAME.pattern)] if not t.empty else t
+    # checkpoints of a run ("cola@2000") get their own curve, screening runs the selection table: not columns
+    tables = {p: t[~t["model"].astype(str).str.match(CHECKPOINT_NAME.pattern)
+                   & ~t["model"].astype(str).str.startswith(SCREEN_PREFIX)] if not t.empty else t
               for p, t in all_tables.items()}
     transfer_md, transfer_lines = transfer_table(tables["linear_probe"], config.transfers)
     md = [
@@ -489,7 +491,9 @@ def generate_report(config: ReportConfig | None = None) -> Path:
         md += [config.extra_text["transfer"], ""]
     md.append(transfer_md)
     md += ["", "## Ablations against the paper's claims", "", ablation_table(tables, config.ablations)]
-    curves = checkpoint_curves(all_tables["linear_probe"]) if not all_tables["linear_probe"].empty else {}
+    probe_rows = all_tables["linear_probe"]
+    curves = checkpoint_curves(probe_rows[~probe_rows["model"].astype(str).str.startswith(SCREEN_PREFIX)]) \
+        if not probe_rows.empty else {}
     if curves:
         references = {}
         for label, models in config.curve_references.items():

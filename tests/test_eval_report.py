@@ -112,7 +112,7 @@ def test_rows_round_trip_and_a_foreign_csv_is_refused(tmp_path):
 
 def test_model_selection_table_averages_the_recorded_validation_scores(tmp_path):
     rows = []
-    for model, valid in (("cola@100", (0.2, 0.4)), ("cola@200", (0.6, 0.8))):
+    for model, valid in (("cola@100", (0.2, 0.4)), ("cola@200", (0.6, 0.8)), ("screen-eq", (0.5, 0.5))):
         for task, value in zip(("task-a", "task-b"), valid, strict=True):
             for seed in (0, 1):
                 row = _row("linear_probe", task, model, seed, value / 2 + 0.1 * seed)
@@ -124,6 +124,8 @@ def test_model_selection_table_averages_the_recorded_validation_scores(tmp_path)
     # next to it the test average: tasks at 35 +- 7.1 and 45 +- 7.1 (cola@200), 15 and 25 (cola@100)
     assert "| `cola@200` | 71.0 | 40.0 ± 5.0 | 2 |" in selection and "| `cola@100` | 31.0 | 20.0 ± 5.0 | 2 |" in selection
     assert selection.index("cola@200") < selection.index("cola@100")  # best first
+    # a screening run is in the selection table, never a column of the result tables or a curve
+    assert "| `screen-eq` | 50.0 |" in selection and "`screen-eq`" not in text.split("## Model selection")[0]
 
 
 def test_one_run_a_side_reports_ahead_or_behind_not_a_win(results_dir):

@@ -36,7 +36,7 @@ DOMAINS = ("disjoint", "suite")
 DEFAULT_DOMAIN = "disjoint"
 NOTES = {
     "disjoint": "real audio from Debian packages that share no binary or source package with any suite task",
-    "suite": "in-domain: the suite's own sources minus its held-out recordings; "
+    "suite": "the suite's source packages minus every recording a suite task holds out for valid/test; "
     "mbrola voices are licensed for non-commercial, non-military use only",
 }
 
