@@ -125,7 +125,9 @@ def test_model_selection_table_averages_the_recorded_validation_scores(tmp_path)
     assert "| `cola@200` | 71.0 | 40.0 ± 5.0 | 2 |" in selection and "| `cola@100` | 31.0 | 20.0 ± 5.0 | 2 |" in selection
     assert selection.index("cola@200") < selection.index("cola@100")  # best first
     # a screening run is in the selection table, never a column of the result tables or a curve
-    assert "| `screen-eq` | 51.0 |" in selection and "`screen-eq`" not in text.split("## Model selection")[0]
+    probe_table = text.split("## Linear probe (COLA protocol)")[1].split("## HEAR")[0]
+    assert "| `screen-eq` | 51.0 |" in selection and "screen-eq" not in probe_table
+    assert "screen-eq" not in text.split("## Linear probe against pretraining steps")[-1].split("## Model")[0]
 
 
 def test_one_run_a_side_reports_ahead_or_behind_not_a_win(results_dir):
