@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce everything in results/, pretraining included (run through `make reproduce`).
 #
-#   bash scripts/reproduce.sh [STAGE ...]     stages: data pretrain ship probe longer finetune hear bench report
+#   bash scripts/reproduce.sh [STAGE ...]
+#   stages: data pretrain ship probe longer transfer finetune hear bench report
 #
 # With no stage, all run in that order; each is safe to run again (built data, finished runs and
 # cached embeddings are reused; an interrupted pretraining run resumes). About 4 hours on the
@@ -11,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 SUITE=${COLA_SUITE:-data/suite}
-POOL=${COLA_POOL:-data/pool}
+POOL=${COLA_POOL_SUITE:-data/pool-suite}     # in-domain pool of the earlier runs (stages pretrain to longer)
+DISJOINT=${COLA_POOL:-data/pool}            # the default pool: no package shared with the suite
 RUNS=${COLA_RUNS:-runs/repro}
 STEPS=${COLA_STEPS:-1750}        # pretraining steps of every objective: the same budget for all three
 CURVE=${COLA_CURVE:-"250 500 1000"}  # earlier checkpoints on the probe-vs-steps curves
@@ -23,8 +25,9 @@ stage() { printf '\n[reproduce] ==== %s\n' "$*"; }
 data() {
     stage "suite, pool and data sheet"
     cola-suite check "$SUITE" >/dev/null 2>&1 || cola-suite build --out "$SUITE"
-    [[ -f $POOL/manifest.json ]] || cola-suite pool --out "$POOL"
-    cola-suite datasheet "$SUITE" --out results/datasheet.md
+    [[ -f $DISJOINT/manifest.json ]] || cola-suite pool --out "$DISJOINT"
+    [[ -f $POOL/manifest.json ]] || cola-suite pool --domain suite --out "$POOL"
+    cola-suite datasheet "$SUITE" --out results/datasheet.md --pool "$DISJOINT" --pool "$POOL"
 }
 
 pretrain() {
@@ -123,6 +126,77 @@ longer() {
         --tasks-dir "$SUITE"
 }
 
+# --- transfer: pretraining on the disjoint pool, screened and compared with in-domain pretraining ----------
+SCREEN=${COLA_SCREEN_STEPS:-1000}       # steps of every screening run (one recipe lever each) and of the ablation
+TSTEPS=${COLA_TRANSFER_STEPS:-4000}     # steps of the final runs on both pools (the same budget)
+TCURVE=${COLA_TRANSFER_CURVE:-"1000 2000 3000"}  # earlier checkpoints of the disjoint run on its probe-vs-steps curve
+STAGE0='["stage0","stage0.std"]'
+AUG=(--set augment.eq_db=12 --set augment.lowpass_prob=0.3 --set augment.mix_prob=0.5)  # transfer.toml's additions
+
+train_bg() {  # train_bg NAME ARGS...: a 1-thread run in the background (resumed when it has checkpoints)
+    local name=$1 resume=()
+    shift
+    compgen -G "$RUNS/$name/checkpoints/step-*.pt" >/dev/null && resume=(--resume)
+    OMP_NUM_THREADS=1 cola-pretrain "$@" --out "$RUNS/$name" --set train.threads=1 --no-progress "${resume[@]}" \
+        >"$RUNS-$name.log" 2>&1 &
+}
+
+probe_as() {  # probe_as NAME SOURCE_WEIGHTS [READOUT]: the weights read out as READOUT (default stage 0), probed
+    local name=$1 source=$2 readout=${3:-$STAGE0} variant=$WEIGHTS/$1.safetensors
+    [[ -f $variant ]] || python scripts/weights_variant.py "$source" "$variant" --fp16 --set "hear.readout=$readout"
+    cola-eval probe --module cola_hear --weights "$variant" --name "$name" --tasks-dir "$SUITE"
+}
+
+transfer() {
+    stage "transfer: random inits (seeds 0-2), screening on the disjoint pool, objectives, both pools"
+    mkdir -p "$WEIGHTS"
+    local seed name default=cola_hear/assets/default.safetensors
+    for seed in 0 1 2; do  # the random-init network read out like the shipped weights; seed 0 starts every run
+        name=random-init-stage0; ((seed)) && name=$name-s$seed
+        [[ -f $WEIGHTS/$name.safetensors ]] ||
+            cola-eval random-weights --seed "$seed" --like "$default" --out "$WEIGHTS/$name.safetensors"
+        cola-eval probe --module cola_hear --weights "$WEIGHTS/$name.safetensors" --name "$name" --tasks-dir "$SUITE"
+    done
+    # screening, two runs side by side: the earlier recipe, then one lever at a time
+    train_bg screen-cos-base --config robust --objective cosine --set objective.head=official --data "$DISJOINT" \
+        --max-steps "$SCREEN"
+    train_bg screen-cos-aug --config robust --objective cosine --set objective.head=official "${AUG[@]}" \
+        --data "$DISJOINT" --max-steps "$SCREEN"
+    wait
+    train_bg screen-cos-aug-lr1e3 --config robust --objective cosine --set objective.head=official "${AUG[@]}" \
+        --set optim.lr=1e-3 --data "$DISJOINT" --max-steps "$SCREEN"
+    # the objectives with the transfer recipe and the same budget (cosine: screen-cos-aug)
+    train_bg bilinear-aug --config transfer --objective bilinear --data "$DISJOINT" --max-steps "$SCREEN"
+    wait
+    train_bg triplet-aug --config transfer --objective triplet --data "$DISJOINT" --max-steps "$SCREEN"
+    wait
+    local run
+    for run in screen-cos-base screen-cos-aug screen-cos-aug-lr1e3; do
+        probe_as "$run@$SCREEN" "$(export_step "$run" "$SCREEN")"
+    done
+    probe_as "screen-cos-aug-s012@$SCREEN" "$(export_step screen-cos-aug "$SCREEN")" \
+        '["stage0","stage0.std","stage1","stage1.std","stage2","stage2.std"]'
+    for run in bilinear triplet cosine; do  # the ablation at the shipped read-out and at the final layer
+        local src=$RUNS/$run-aug
+        [[ $run == cosine ]] && src=$RUNS/screen-cos-aug
+        probe_as "disjoint-$run-stage0" "$(export_step "${src#"$RUNS"/}" "$SCREEN")"
+        probe_as "disjoint-$run" "$(export_step "${src#"$RUNS"/}" "$SCREEN")" '["final"]'
+    done
+    # the final runs: the transfer recipe, the same budget on the disjoint pool and on the suite's own sources
+    train_bg disjoint --config transfer --data "$DISJOINT" --max-steps "$TSTEPS"
+    train_bg insuite --config transfer --data "$POOL" --max-steps "$TSTEPS"
+    wait
+    local step
+    for step in $TCURVE "$TSTEPS"; do
+        probe_as "disjoint@$step" "$(export_step disjoint "$step")"
+    done
+    probe_as disjoint "$(export_step disjoint "$TSTEPS")"
+    probe_as insuite "$(export_step insuite "$TSTEPS")"
+    for run in disjoint insuite; do
+        python scripts/ship_default_weights.py --log-only "$RUNS/$run" --log-name "$run.csv"
+    done
+}
+
 finetune() {
     stage "fine-tuning the whole encoder: shipped weights vs random init on music style and speaker ID"
     local task
@@ -155,11 +229,12 @@ report() {
 }
 
 stages=("$@")
-[[ ${#stages[@]} -gt 0 ]] || stages=(data pretrain ship probe longer finetune hear bench report)
+[[ ${#stages[@]} -gt 0 ]] || stages=(data pretrain ship probe longer transfer finetune hear bench report)
 mkdir -p "$RUNS"
 for s in "${stages[@]}"; do
     case $s in
-        data | pretrain | ship | probe | longer | finetune | hear | bench | report) "$s" ;;
-        *) echo "unknown stage '$s' (data pretrain ship probe longer finetune hear bench report)" >&2; exit 2 ;;
+        data | pretrain | ship | probe | longer | transfer | finetune | hear | bench | report) "$s" ;;
+        *) echo "unknown stage '$s' (data pretrain ship probe longer transfer finetune hear bench report)" >&2
+           exit 2 ;;
     esac
 done
