@@ -10,11 +10,15 @@ Fixes (DESIGN.md section 6), applied in the process that runs heareval:
 * ``heareval.gpu_max_mem.device_name`` accepts the ``str`` recent pynvml returns.
 * On a machine where torch sees CUDA but tensorflow-cpu does not, the embeddings
   runner's start-up check asks torch (embeddings of torch modules run in torch).
+* A peer HEAR module gets the fixes ``eval.peers`` names for it (``hearbaseline.naive``:
+  librosa >= 0.10's keyword-only ``filters.mel``) before the embeddings runner or the
+  validator imports it.
 
-Command line (the arguments are heareval's own)::
+Command line (the arguments are heareval's and hear-validator's own)::
 
     python -m eval.hear_bridge embeddings MODULE --model W --tasks-dir D --embeddings-dir E
     python -m eval.hear_bridge predictions E/MODULE/TASK ... --grid faster --grid-points 1
+    python -m eval.hear_bridge validate MODULE [--model W]
 
 ``run_hear_protocol`` drives both as subprocesses and reads the scores.
 """
@@ -35,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.modules import ModuleSpec, module_version
+from eval.peers import apply_peer_fixes
 from eval.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -95,11 +100,20 @@ def _align_tensorflow_gpu_check() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m eval.hear_bridge {embeddings,predictions} ARGS``: heareval's runner with the fixes applied."""
+    """``python -m eval.hear_bridge {embeddings,predictions,validate} ARGS``: heareval's runner
+    (or hear-validator) with the fixes applied."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("embeddings", "predictions"):
+    if not argv or argv[0] not in ("embeddings", "predictions", "validate"):
         print(__doc__, file=sys.stderr)
         return 2
+    if argv[0] in ("embeddings", "validate") and len(argv) > 1 and not argv[1].startswith("-"):
+        apply_peer_fixes(argv[1])
+    if argv[0] == "validate":
+        from hearvalidator.validate import main as validate
+
+        sys.argv = ["hear-validator", *argv[1:]]
+        validate()
+        return 0
     apply_runtime_fixes()
     if argv[0] == "embeddings":
         from heareval.embeddings.runner import runner
