@@ -38,7 +38,7 @@ PIP=("$PY" -m pip --disable-pip-version-check -q)
 pip_install() {
     local out rc=0
     out=$("${PIP[@]}" install "$@" 2>&1) || rc=$?
-    grep -v "is ignored: it is neither" <<<"$out" || true
+    [[ -z $out ]] || grep -v "is ignored: it is neither" <<<"$out" || true
     return $rc
 }
 no_deps=$(sed -n 's/^#no-deps:[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$REQS")
