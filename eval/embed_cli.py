@@ -7,7 +7,8 @@
 Re-running the same command resumes: files already in the output (same name, same content,
 same module, weights and settings) are reused. Exit status: 0 every file embedded; 3 done, but
 some files were unreadable and skipped (listed in the output's metadata and on stderr);
-1 error (bad input or output, the module failed; work done so far is saved); 2 bad arguments.
+1 error (bad input or output, the module failed; work done so far is saved); 2 bad arguments;
+130 interrupted (Ctrl-C; work done so far is saved).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_SKIPPED = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cola-embed",
         description="Embed a folder (recursive) or a list of audio files with any HEAR module.",
         epilog="Exit status: 0 all files embedded; 3 some unreadable files skipped (the rest is written); "
-               "1 error; 2 bad arguments.",
+               "1 error; 2 bad arguments; 130 interrupted (progress saved).",
     )
     p.add_argument("inputs", nargs="*", type=Path, help="audio files and folders (searched recursively)")
     p.add_argument("--file-list", action="append", type=Path, default=[],
@@ -83,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     except (EmbedError, ModuleError, ValueError, RuntimeError, OSError) as exc:
         log.error("%s", exc)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        log.error("interrupted; the files embedded so far are saved in %s: re-run to continue", args.output)
+        return EXIT_INTERRUPTED
     n = len(report.embedded) + len(report.reused)
     print(f"{args.output}: {n} files ({len(report.embedded)} embedded, {len(report.reused)} reused), "
           f"{len(report.skipped)} skipped, in {time.perf_counter() - start:.1f} s")

@@ -13,18 +13,20 @@ from eval.baselines import logmel_stats
 __version__ = "1.0"
 CALLS: list[tuple[str, int, int]] = []
 FAIL_AT_CALL: int | None = None
+FAIL_WITH: type[BaseException] = RuntimeError  # KeyboardInterrupt: as if Ctrl-C came during that call
 
 
 def reset() -> None:
-    global FAIL_AT_CALL
+    global FAIL_AT_CALL, FAIL_WITH
     CALLS.clear()
     FAIL_AT_CALL = None
+    FAIL_WITH = RuntimeError
 
 
 def _record(kind: str, audio: torch.Tensor) -> None:
     CALLS.append((kind, int(audio.shape[0]), int(audio.shape[1])))
     if FAIL_AT_CALL is not None and len(CALLS) == FAIL_AT_CALL:
-        raise RuntimeError(f"counting_hear: failing at call {FAIL_AT_CALL} as the test asked")
+        raise FAIL_WITH(f"counting_hear: failing at call {FAIL_AT_CALL} as the test asked")
 
 
 def sounds(kind: str) -> int:

@@ -22,7 +22,7 @@ from broken_audio import write_broken_audio
 from cola_hear.audio_io import load_audio
 from eval.baselines import logmel_stats
 from eval.embed import chunk_bounds, read_output
-from eval.embed_cli import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED, main
+from eval.embed_cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SKIPPED, main
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = ["--module", "counting_hear"]
@@ -156,6 +156,18 @@ def test_a_run_that_fails_midway_keeps_a_readable_partial_output_and_resumes(fol
     final = read_output(out)
     assert final.meta["complete"] is True and len(final.files) == 6
     assert {f.name for f in partial.files} < {f.name for f in final.files}
+
+
+def test_ctrl_c_saves_progress_and_exits_130(folder, tmp_path, caplog):
+    out = tmp_path / "emb.parquet"
+    args = [str(folder), "-o", str(out), *MODULE, "--batch-seconds", "1", "-q"]  # default checkpoint: 300 s
+    counting_hear.FAIL_AT_CALL, counting_hear.FAIL_WITH = 2, KeyboardInterrupt
+    assert main(args) == EXIT_INTERRUPTED
+    assert "interrupted" in caplog.text
+    partial = read_output(out)  # written on the way out, though no checkpoint was due
+    assert len(partial.files) == 1 and partial.meta["complete"] is False
+    counting_hear.reset()
+    assert main(args) == EXIT_SKIPPED and counting_hear.sounds("scene") == 5
 
 
 def test_long_file_is_streamed_in_chunks_with_the_same_timestamp_embeddings(tmp_path):
