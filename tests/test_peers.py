@@ -7,6 +7,7 @@ them, and these tests with them).
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 from fixtures_tasks import make_scene_task
 
 from eval.cli import main as cola_eval
@@ -151,3 +153,43 @@ def test_cola_eval_probe_with_hearbaseline_naive(tmp_path, capsys):
     assert "hear-naive" in capsys.readouterr().out
     cached = list((tmp_path / "cache" / "hearbaseline.naive" / "tiny-scene").glob("*/manifest.json"))
     assert len(cached) == 1
+
+
+def test_task_at_another_rate_is_a_resampled_copy_reused_until_the_task_changes(tmp_path):
+    from cola_hear.audio_io import load_audio
+    from eval.hear_bridge import task_at_rate
+    from eval.tasks import load_task
+
+    task = load_task(make_scene_task(tmp_path / "tasks", per_class=1))
+    assert task_at_rate(task, 16000, tmp_path / "cache") == task.path.resolve()  # the rate it has: itself
+    view = task_at_rate(task, 44100, tmp_path / "cache")
+    assert sorted(p.name for p in view.iterdir()) == [
+        "44100", "labelvocabulary.csv", "task_metadata.json", "test.json", "train.json", "valid.json"]
+    original = task.path / "16000" / "train" / "train-000.wav"
+    copy = view / "44100" / "train" / "train-000.wav"
+    assert sf.info(copy).samplerate == 44100 and sf.info(copy).frames == 44100  # 1 s clips
+    back = load_audio(copy, sample_rate=16000)
+    assert np.corrcoef(back, load_audio(original, sample_rate=16000))[0, 1] > 0.999
+    mtime = copy.stat().st_mtime_ns
+    assert task_at_rate(task, 44100, tmp_path / "cache") == view and copy.stat().st_mtime_ns == mtime  # reused
+    (task.path / "16000" / "train" / "train-000.wav").unlink()  # the task changed
+    new_view = task_at_rate(load_task(task.path), 44100, tmp_path / "cache")
+    assert new_view != view and not view.exists() and not (new_view / "44100" / "train" / "train-000.wav").exists()
+
+
+def test_cola_eval_hear_runs_heareval_on_a_44khz_peer(tmp_path):
+    """heareval reads task audio at the module's rate; the bridge gives it a 44.1 kHz copy of the 16 kHz task."""
+    from eval.hear_bridge import run_hear_protocol
+    from eval.tasks import find_tasks
+
+    make_scene_task(tmp_path / "tasks", per_class=2)
+    scores = run_hear_protocol(ModuleSpec("hearbaseline.naive"), find_tasks(tmp_path / "tasks"), tmp_path / "hear",
+                               grid="faster", grid_points=1)
+    assert [(s.task, s.fold, s.metric) for s in scores] == [("tiny-scene", "test", "top1_acc")]
+    assert 0.0 <= scores[0].score <= 1.0
+    run_dir = next((tmp_path / "hear").glob("hearbaseline.naive-*"))
+    embedded = run_dir / "embeddings" / "hearbaseline.naive" / "tiny-scene"
+    assert (embedded / "prediction-done.json").is_file()
+    # 3 classes x 2 test clips, naive's 4096-d embedding of the 44.1 kHz copy
+    assert json.loads((embedded / "test.embedding-dimensions.json").read_text()) == [6, 4096]
+    assert np.load(embedded / "test" / "test-000.wav.embedding.npy").shape == (4096,)
