@@ -78,11 +78,53 @@ def test_no_deps_marker_lines_are_comments_to_pip(tmp_path, logged_python):
     assert _calls(log) == ["-m pip --disable-pip-version-check -q install --no-deps hearbaseline==2021.1.1"]
 
 
-def test_bootstrap_runs_the_peers_step_after_the_pinned_stack():
-    text = (ROOT / "scripts" / "bootstrap.sh").read_text()
-    main_stamp = text.index('echo "$want" > "$STAMP"')
-    peers = text.index("scripts/install_peers.sh --python")
-    assert main_stamp < peers
-    # the early "up to date" exit of the pinned stack no longer skips the peers step
-    assert "exit 0" not in text[text.index("is up to date"):peers]
-    assert "COLA_PEERS" in text[:peers + 200]
+def _sha256_of(*paths: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(b"".join(p.read_bytes() for p in paths)).hexdigest()
+
+
+def test_bootstrap_with_an_up_to_date_stack_runs_only_the_peers_step(tmp_path, logged_python):
+    """The real bootstrap.sh in a copy of the repository whose .venv is stamped up to date.
+
+    Its Python is the logging wrapper around this interpreter, so any pip or uv run shows.
+    """
+    python, log = logged_python
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    for name in ("bootstrap.sh", "install_peers.sh", "debian-packages.txt"):
+        shutil.copy(ROOT / "scripts" / name, repo / "scripts" / name)
+    for name in ("requirements.txt", "requirements-hear.txt", "requirements-dev.txt", "requirements-peers.txt",
+                 "setup.cfg"):
+        shutil.copy(ROOT / name, repo / name)
+    venv_bin = repo / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").symlink_to(python)
+    stack = [repo / n for n in ("requirements.txt", "requirements-hear.txt", "requirements-dev.txt", "setup.cfg",
+                                "scripts/bootstrap.sh")]
+    (repo / ".venv" / ".bootstrap-stamp").write_text(_sha256_of(*stack) + "\n")
+    (repo / ".venv" / ".peers-stamp").write_text(
+        _sha256_of(repo / "requirements-peers.txt", repo / "scripts" / "install_peers.sh") + "\n")
+
+    def bootstrap(**env: str) -> str:
+        proc = subprocess.run(["bash", str(repo / "scripts" / "bootstrap.sh")], capture_output=True, text=True,
+                              timeout=600, env={**os.environ, **env})
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    out = bootstrap()
+    assert "virtual environment .venv is up to date" in out and "peers: up to date" in out
+    assert _calls(log) == []  # nothing installed, nothing even started
+
+    # a changed peer pin file: the peers step installs, the torch stack is left alone
+    peers = repo / "requirements-peers.txt"
+    peers.write_text(peers.read_text() + "# changed\n")
+    out = bootstrap()
+    assert "virtual environment .venv is up to date" in out and "peers: done" in out
+    calls = _calls(log)
+    assert len(calls) == 2 and all(c.startswith("-m pip") for c in calls), calls  # no uv, no -e ., no torch
+    assert bootstrap().count("up to date") == 2 and len(_calls(log)) == 2  # and idempotent again
+
+    peers.write_text(peers.read_text() + "# changed again\n")
+    assert "peers skipped (COLA_PEERS=0)" in bootstrap(COLA_PEERS="0")
+    assert len(_calls(log)) == 2
