@@ -319,16 +319,23 @@ def chunk_bounds(duration: float, chunk_seconds: float) -> list[tuple[float, flo
 
 
 def _embed_long(model: HearModel, f: AudioFile, sha: str, duration: float, config: EmbedConfig) -> FileEmbedding:
-    """Embed a long file chunk by chunk: at most ``chunk_seconds + 2 * context_seconds`` of audio in memory."""
+    """Embed a long file chunk by chunk: at most about ``chunk_seconds + 2 * context_seconds`` of audio in memory.
+
+    The decoded span of a chunk starts on the module's timestamp grid (a multiple of its hop,
+    learnt from the first chunk), so the timestamps of all chunks stay evenly spaced.
+    """
     rate = model.sample_rate
     chunks = chunk_bounds(duration, config.chunk_seconds)
     scene_sum: np.ndarray | None = None
     weight = 0.0
     frames: list[np.ndarray] = []
     times: list[np.ndarray] = []
+    hop_s: float | None = None  # the module's timestamp hop in seconds, once known
     decoded = 0.0
     for k, (start, end) in enumerate(chunks):
         a0 = max(0.0, start - config.context_seconds)
+        if hop_s:
+            a0 = math.floor(a0 / hop_s + 1e-9) * hop_s
         a1 = min(duration, end + config.context_seconds)
         audio = load_audio(f.path, sample_rate=rate, start=a0, duration=a1 - a0)
         lo = round((start - a0) * rate)
@@ -342,7 +349,9 @@ def _embed_long(model: HearModel, f: AudioFile, sha: str, duration: float, confi
             weight += len(core) / rate
         if config.timestamp:
             emb, ts = model.timestamp_embeddings(audio[None])
-            t = ts[0] + np.float32(1000.0 * a0)
+            if hop_s is None and ts.shape[1] > 1:
+                hop_s = float(np.median(np.diff(ts[0].astype(np.float64)))) / 1000.0
+            t = ts[0].astype(np.float64) + round(1000.0 * a0, 6)
             keep = np.ones(len(t), dtype=bool)
             if k > 0:
                 keep &= t >= 1000.0 * start
