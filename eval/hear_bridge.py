@@ -10,11 +10,15 @@ Fixes (DESIGN.md section 6), applied in the process that runs heareval:
 * ``heareval.gpu_max_mem.device_name`` accepts the ``str`` recent pynvml returns.
 * On a machine where torch sees CUDA but tensorflow-cpu does not, the embeddings
   runner's start-up check asks torch (embeddings of torch modules run in torch).
+* A peer HEAR module gets the fixes ``eval.peers`` names for it (``hearbaseline.naive``:
+  librosa >= 0.10's keyword-only ``filters.mel``) before the embeddings runner or the
+  validator imports it.
 
-Command line (the arguments are heareval's own)::
+Command line (the arguments are heareval's and hear-validator's own)::
 
     python -m eval.hear_bridge embeddings MODULE --model W --tasks-dir D --embeddings-dir E
     python -m eval.hear_bridge predictions E/MODULE/TASK ... --grid faster --grid-points 1
+    python -m eval.hear_bridge validate MODULE [--model W]
 
 ``run_hear_protocol`` drives both as subprocesses and reads the scores.
 """
@@ -30,11 +34,17 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import soundfile as sf
+
+from cola_hear.audio_io import load_audio
 from eval.modules import ModuleSpec, module_version
+from eval.peers import apply_peer_fixes
 from eval.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -95,11 +105,20 @@ def _align_tensorflow_gpu_check() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m eval.hear_bridge {embeddings,predictions} ARGS``: heareval's runner with the fixes applied."""
+    """``python -m eval.hear_bridge {embeddings,predictions,validate} ARGS``: heareval's runner
+    (or hear-validator) with the fixes applied."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("embeddings", "predictions"):
+    if not argv or argv[0] not in ("embeddings", "predictions", "validate"):
         print(__doc__, file=sys.stderr)
         return 2
+    if argv[0] in ("embeddings", "validate") and len(argv) > 1 and not argv[1].startswith("-"):
+        apply_peer_fixes(argv[1])
+    if argv[0] == "validate":
+        from hearvalidator.validate import main as validate
+
+        sys.argv = ["hear-validator", *argv[1:]]
+        validate()
+        return 0
     apply_runtime_fixes()
     if argv[0] == "embeddings":
         from heareval.embeddings.runner import runner
@@ -152,9 +171,10 @@ def run_hear_protocol(
     shutil.rmtree(links, ignore_errors=True)
     links.mkdir(parents=True)
     embed_root = Path("embeddings") / spec.module  # relative to run_dir, where the runners run
+    rate = module_sample_rate(spec)
     stamps = {}
     for task in tasks:
-        (links / task.name).symlink_to(task.path.resolve(), target_is_directory=True)
+        (links / task.name).symlink_to(task_at_rate(task, rate, run_dir / "resampled"), target_is_directory=True)
         stamps[task.name] = {"task_sha256": task.checksum(), "module_version": version}
         embed_dir = run_dir / embed_root / task.name
         stamp = embed_dir / TASK_STAMP
@@ -185,6 +205,54 @@ def run_hear_protocol(
     for task in tasks:
         scores += read_scores(run_dir / embed_root / task.name / "test.predicted-scores.json", task, grid, grid_points)
     return scores
+
+
+def module_sample_rate(spec: ModuleSpec) -> int:
+    """The ``sample_rate`` of the model the module loads (heareval reads task audio at that rate)."""
+    apply_peer_fixes(spec.module)
+    module = importlib.import_module(spec.module)
+    model = module.load_model(str(spec.weights)) if spec.weights else module.load_model()
+    return int(model.sample_rate)
+
+
+def task_at_rate(task: Task, rate: int, cache_root: str | Path) -> Path:
+    """A task folder with audio at ``rate``, which heareval's embeddings runner requires.
+
+    The task itself when it has a ``<rate>/`` folder. Otherwise (a 44.1 kHz module on this
+    suite's 16 kHz tasks) a copy in ``cache_root``: the metadata files linked, the audio of the
+    task's highest rate resampled to ``rate`` by ``cola_hear.audio_io`` and written as PCM_16,
+    as hearpreprocess writes every rate. The copy is keyed by the task checksum and reused.
+    """
+    if (task.path / str(rate)).is_dir():
+        return task.path.resolve()
+    rates = [int(p.name) for p in task.path.iterdir() if p.is_dir() and p.name.isdigit()]
+    if not rates:
+        raise HearBridgeError(f"{task.name}: no audio folder at any sample rate in {task.path}")
+    cache_root = Path(cache_root)
+    view = cache_root / f"{task.name}-{rate}-{task.checksum()[:16]}"
+    if view.is_dir():
+        return view.resolve()
+    cache_root.mkdir(parents=True, exist_ok=True)
+    for stale in cache_root.glob(f"{task.name}-{rate}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    source = task.path / str(max(rates))
+    log.info("%s: resampling its %s Hz audio to %d Hz for heareval (%s)", task.name, source.name, rate, view)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{view.name}.", suffix=".tmp", dir=cache_root))
+    try:
+        for item in task.path.iterdir():
+            if not (item.is_dir() and item.name.isdigit()):
+                (tmp / item.name).symlink_to(item.resolve())
+        for split_dir in sorted(p for p in source.iterdir() if p.is_dir()):
+            out = tmp / str(rate) / split_dir.name
+            out.mkdir(parents=True)
+            for wav in sorted(split_dir.iterdir()):
+                audio = load_audio(wav, sample_rate=rate)
+                sf.write(out / wav.name, np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16")
+        os.replace(tmp, view)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return view.resolve()
 
 
 def read_scores(path: str | Path, task: Task, grid: str = "", grid_points: int = 0) -> list[HearScore]:

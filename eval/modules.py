@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from cola_hear.weights import weights_sha256
+from eval.peers import apply_peer_fixes, peer_weights_path
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,14 @@ class ModuleSpec:
         """SHA-256 of the weights file the module will load.
 
         Without a weights file: the checksum of the module's own default weights when it names
-        them through a ``default_weights_path()`` function (``cola_hear`` does), so results and
+        them through a ``default_weights_path()`` function (``cola_hear`` does), or when it is a
+        peer whose weights file ``eval.peers`` knows (``hearbaseline.torchcrepe``), so results and
         cached embeddings follow a change of shipped weights; ``"none"`` for modules without weights.
         """
         if self.weights is None:
+            apply_peer_fixes(self.module)
             default = getattr(importlib.import_module(self.module), "default_weights_path", None)
-            path = Path(default()) if callable(default) else None
+            path = Path(default()) if callable(default) else peer_weights_path(self.module)
             return weights_sha256(path) if path is not None and path.is_file() else "none"
         if not Path(self.weights).is_file():
             raise ModuleError(f"weights file not found: {self.weights}")
@@ -96,6 +99,7 @@ class HearModel:
 
     def __init__(self, spec: ModuleSpec, device: str | None = None) -> None:
         self.spec = spec
+        apply_peer_fixes(spec.module)
         try:
             self.module: ModuleType = importlib.import_module(spec.module)
         except ImportError as exc:
