@@ -61,15 +61,18 @@ class AudioPool:
         return float(self.lengths.sum()) / self.sample_rate
 
     def summary(self) -> dict[str, Any]:
-        """What the provenance of a weights file records about the data."""
+        """What the provenance of a weights file records about the data (with the pools' identity, for folders
+        written by ``cola-suite pool``)."""
+        files = len(self.names) + len(self.skipped)
         return {
             "folders": self.folders,
-            "files": len(self.names) + len(self.skipped),
+            "files": files,
             "decoded_files": len(self.names),
             "skipped_files": len(self.skipped),
             "hours": round(self.total_seconds / 3600, 4),
             "sample_rate": self.sample_rate,
             "manifest_sha256": self.manifest_hash,
+            "pools": pool_identity(self.folders, files),
         }
 
     def manifest(self) -> dict[str, Any]:
@@ -82,6 +85,28 @@ class AudioPool:
             ],
             "skipped": [asdict(s) for s in self.skipped],
         }
+
+
+def pool_identity(folders: Sequence[str | os.PathLike], files: int | None = None) -> list[dict[str, Any]]:
+    """Name, domain, checksum and hours of every folder that ``cola-suite pool`` wrote (its ``manifest.json``).
+
+    With ``files``, a folder is reported only when its manifest lists that many files in total (all folders
+    together), so a pool rebuilt since, with other contents, is not taken for the one a run read.
+    """
+    found = []
+    for folder in folders:
+        try:
+            manifest = json.loads((Path(folder) / "manifest.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict) and {"name", "sha256", "num_files"} <= set(manifest):
+            found.append({
+                "folder": str(folder), "name": manifest["name"], "domain": manifest.get("domain", "suite"),
+                "sha256": manifest["sha256"], "hours": manifest.get("total_hours"), "files": manifest["num_files"],
+            })  # fmt: skip
+    if files is not None and sum(f["files"] for f in found) != files:
+        return []
+    return found
 
 
 def build_pool(

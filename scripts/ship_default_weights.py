@@ -26,6 +26,7 @@ from cola_hear.atomic import atomic_write_text
 from cola_hear.hear import default_weights_path
 from cola_hear.weights import load_weights, read_config, save_weights
 from pretrain.checkpoint import checkpoint_path, export_weights, latest_checkpoint, load_checkpoint
+from pretrain.pool import pool_identity
 
 MAX_BYTES = 20_000_000
 
@@ -117,6 +118,7 @@ def _markdown(p: dict, readout: tuple[str, ...], source: str, out: Path, size: i
         ("seed", p.get("seed")),
         ("final loss / contrastive accuracy", f"{_num(p.get('final_loss'))} / {_num(p.get('final_accuracy'))}"),
         ("data", f"{data.get('files')} files, {_num(data.get('hours'))} h, manifest `{data.get('manifest_sha256')}`"),
+        ("pretraining pool", _pools(data)),
         ("git commit", f"`{p.get('git_commit')}`"),
         ("torch", p.get("torch")),
         ("created (UTC)", p.get("created_utc")),
@@ -147,6 +149,18 @@ def _markdown(p: dict, readout: tuple[str, ...], source: str, out: Path, size: i
         "",
     ]
     return "\n".join(lines)
+
+
+def _pools(data: dict) -> str:
+    """Which ``cola-suite pool`` the run read: from the provenance, or from the folders' manifests when they
+    still hold the same number of files (runs made before the provenance recorded it)."""
+    pools = data.get("pools")
+    if pools is None and data.get("folders"):
+        pools = pool_identity(data["folders"], data.get("files"))
+    if not pools:
+        return "not recorded (not a `cola-suite pool` folder, or rebuilt since)"
+    return "; ".join(f"`{p['folder']}`: {p['domain']} (`{p['name']}`, {p['hours']} h, sha256 `{p['sha256'][:16]}`)"
+                     for p in pools)
 
 
 def _num(value: object) -> str:
