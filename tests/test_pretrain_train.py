@@ -30,6 +30,7 @@ from pretrain.metrics_log import read_log
 from pretrain.train import run_training
 
 SMALL = {
+    "train.max_minutes": None,  # steps, not the smoke recipe's 3 minutes, end a test run (a loaded machine is slow)
     "frontend.segment_frames": 32,
     "train.batch_size": 8,
     "train.log_every": 2,
