@@ -89,7 +89,7 @@ class ReportConfig:
     results_dir: Path = DEFAULT_RESULTS_DIR
     main_model: str = "cola"
     # random-init-stage0: the random-init network read out like the shipped weights (stage 0, mean and std)
-    baselines: tuple[str, ...] = ("random-init-stage0", "random-init", "logmel-stats")
+    baselines: tuple[str, ...] = (*RANDOM_STAGE0, "random-init", "logmel-stats")
     ablations: tuple[Ablation, ...] = DEFAULT_ABLATIONS
     transfers: tuple[Transfer, ...] = DEFAULT_TRANSFERS
     # horizontal lines of the probe-vs-steps plot (their mean when several)
