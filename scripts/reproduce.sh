@@ -191,6 +191,7 @@ transfer() {
         probe_as "disjoint@$step" "$(export_step disjoint "$step")"
     done
     probe_as disjoint "$(export_step disjoint "$TSTEPS")"
+    probe_as disjoint-final "$(export_step disjoint "$TSTEPS")" '["final"]'  # COLA's own feature, same weights
     probe_as insuite "$(export_step insuite "$TSTEPS")"
     for run in disjoint insuite; do
         python scripts/ship_default_weights.py --log-only "$RUNS/$run" --log-name "$run.csv"
