@@ -40,3 +40,22 @@ def test_a_missing_tool_names_the_package_and_the_command_that_installs_it(tmp_p
     (tmp_path / "espeak-ng").write_text("#!/bin/sh\n")
     (tmp_path / "espeak-ng").chmod(0o755)
     assert require_tool("espeak-ng") == str(tmp_path / "espeak-ng")
+
+
+def test_parallel_workers_unpack_one_archive_once_and_intact(tmp_path):
+    """Threads (and processes) of a build that need the same archive at once all get the whole tree."""
+    import zipfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    from eval.suite.sources import SourceCache, source
+
+    cache = SourceCache(tmp_path / "cache")
+    version = source("pykanto").version
+    with zipfile.ZipFile(cache.root / "wheels" / f"pykanto-{version}-py3-none-any.whl", "w") as zf:
+        for i in range(400):
+            zf.writestr(f"pykanto/data/file{i:03d}.txt", "x" * 2000)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        roots = list(pool.map(lambda _: SourceCache(tmp_path / "cache").wheel("pykanto"), range(12)))
+    assert len(set(roots)) == 1
+    assert len(list((roots[0] / "pykanto" / "data").iterdir())) == 400
+    assert not list((cache.root / "unpacked").glob(".tmp-*"))

@@ -10,6 +10,8 @@ unzipped. Everything stays in the cache (default ``data/cache``, or
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -18,8 +20,9 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,6 +234,8 @@ class SourceCache:
 
     Layout: ``debs/`` (.deb files), ``wheels/`` (.whl files), ``unpacked/<name>/`` (file trees, each
     with a ``.cola-source.json`` stamp naming the archive it came from), ``apt/`` (private apt state).
+    Fetching holds a lock file (``.lock``), so parallel workers and processes never download or
+    unpack the same archive at once.
     """
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
@@ -246,6 +251,10 @@ class SourceCache:
 
     def debs(self, names: Iterable[str]) -> dict[str, Path]:
         """Unpacked roots of several Debian packages (downloaded together, unpacked two at a time)."""
+        with self._lock():
+            return self._debs(names)
+
+    def _debs(self, names: Iterable[str]) -> dict[str, Path]:
         names = sorted(set(names))
         for n in names:
             if source(n).kind != "deb":
@@ -264,11 +273,12 @@ class SourceCache:
     def bundle(self, bundle: str, names: Iterable[str]) -> Path:
         """Several Debian packages unpacked into ONE tree (tools such as festival expect one data root)."""
         names = sorted(set(names))
-        self.debs(names)  # makes sure the archives are cached
-        files = [self._deb_file(n) for n in names]
-        root = self.root / "unpacked" / f"bundle-{bundle}"
-        if not self._is_unpacked(root, *files):
-            self._unpack(files, root)
+        with self._lock():
+            self._debs(names)  # makes sure the archives are cached
+            files = [self._deb_file(n) for n in names]
+            root = self.root / "unpacked" / f"bundle-{bundle}"
+            if not self._is_unpacked(root, *files):
+                self._unpack(files, root)
         return root
 
     def wheel(self, name: str) -> Path:
@@ -276,12 +286,16 @@ class SourceCache:
         src = source(name)
         if src.kind != "wheel":
             raise SourceError(f"{name!r} is not a wheel source")
-        whl = self._wheel_file(name, src.version)
+        with self._lock():
+            return self._wheel(name, src.version)
+
+    def _wheel(self, name: str, version: str) -> Path:
+        whl = self._wheel_file(name, version)
         if whl is None:
-            self._download_wheel(name, src.version)
-            whl = self._wheel_file(name, src.version)
+            self._download_wheel(name, version)
+            whl = self._wheel_file(name, version)
             if whl is None:
-                raise SourceError(f"pip download of {name}=={src.version} produced no wheel in {self.root / 'wheels'}")
+                raise SourceError(f"pip download of {name}=={version} produced no wheel in {self.root / 'wheels'}")
         root = self.root / "unpacked" / f"wheel-{name}"
         if not self._is_unpacked(root, whl):
             tmp = self._fresh_tmp(root)
@@ -398,8 +412,18 @@ class SourceCache:
         self._run([*cmd, "-d", str(self.root / "wheels"), f"{name}=={version}"], f"pip download {name}=={version}")
 
     # ---- helpers ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Exclusive use of the cache by one thread of one process (flock on a fresh descriptor)."""
+        with open(self.root / ".lock", "a") as fd:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
     def _fresh_tmp(self, root: Path) -> Path:
-        tmp = root.with_name(f".tmp-{root.name}-{os.getpid()}")
+        tmp = root.with_name(f".tmp-{root.name}-{os.getpid()}-{threading.get_ident()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         return tmp
