@@ -75,13 +75,16 @@ class Transfer:
     randoms: tuple[str, ...]
 
 
-# Same recipe and budget on the two pools (pretrain/configs/transfer.toml), each against random inits of
-# seeds 0, 1 and 2 read out at stage 0 like it (the runs start from seed 0's initial weights).
+# Same recipe (pretrain/configs/transfer.toml) and budget (1,000 steps, as the shipped weights) on the two pools,
+# each against random inits of seeds 0, 1 and 2 read out at stage 0 like it (every run starts from seed 0's
+# initial weights); then the disjoint-pool run continued to 4,000 steps.
 RANDOM_STAGE0 = ("random-init-stage0", "random-init-stage0-s1", "random-init-stage0-s2")
 DEFAULT_TRANSFERS = (
-    Transfer("suite sources (in-domain, `cola-suite pool --domain suite`)", "insuite", RANDOM_STAGE0),
-    Transfer("packages no suite task uses (out-of-domain, `cola-suite pool`)", "disjoint", RANDOM_STAGE0),
-)
+    Transfer("suite sources (in-domain, `cola-suite pool --domain suite`), 1,000 steps", "insuite", RANDOM_STAGE0),
+    Transfer("packages no suite task uses (out-of-domain, `cola-suite pool`), 1,000 steps",
+             "disjoint-cosine-stage0", RANDOM_STAGE0),
+    Transfer("packages no suite task uses, the same run at 4,000 steps", "disjoint", RANDOM_STAGE0),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,7 @@ longer() {
 
 # --- transfer: pretraining on the disjoint pool, screened and compared with in-domain pretraining ----------
 SCREEN=${COLA_SCREEN_STEPS:-1000}       # steps of every screening run (one recipe lever each) and of the ablation
-TSTEPS=${COLA_TRANSFER_STEPS:-4000}     # steps of the final runs on both pools (the same budget)
+TSTEPS=${COLA_TRANSFER_STEPS:-4000}     # steps of the disjoint-pool run (its probe-vs-steps curve)
 TCURVE=${COLA_TRANSFER_CURVE:-"1000 2000 3000"}  # earlier checkpoints of the disjoint run on its probe-vs-steps curve
 STAGE0='["stage0","stage0.std"]'
 AUG=(--set augment.eq_db=12 --set augment.lowpass_prob=0.3 --set augment.mix_prob=0.5)  # transfer.toml's additions
@@ -182,9 +182,10 @@ transfer() {
         probe_as "disjoint-$run-stage0" "$(export_step "${src#"$RUNS"/}" "$SCREEN")"
         probe_as "disjoint-$run" "$(export_step "${src#"$RUNS"/}" "$SCREEN")" '["final"]'
     done
-    # the final runs: the transfer recipe, the same budget on the disjoint pool and on the suite's own sources
+    # the transfer recipe on the disjoint pool for longer, and on the suite's own sources with the budget of the
+    # shipped weights (compared with the disjoint run's checkpoint at that step, disjoint-cosine-stage0)
     train_bg disjoint --config transfer --data "$DISJOINT" --max-steps "$TSTEPS"
-    train_bg insuite --config transfer --data "$POOL" --max-steps "$TSTEPS"
+    train_bg insuite --config transfer --data "$POOL" --max-steps "$SCREEN"
     wait
     local step
     for step in $TCURVE "$TSTEPS"; do
@@ -192,7 +193,7 @@ transfer() {
     done
     probe_as disjoint "$(export_step disjoint "$TSTEPS")"
     probe_as disjoint-final "$(export_step disjoint "$TSTEPS")" '["final"]'  # COLA's own feature, same weights
-    probe_as insuite "$(export_step insuite "$TSTEPS")"
+    probe_as insuite "$(export_step insuite "$SCREEN")"
     for run in disjoint insuite; do
         python scripts/ship_default_weights.py --log-only "$RUNS/$run" --log-name "$run.csv"
     done
