@@ -31,6 +31,7 @@ DEFAULT_EVAL_CACHE = REPO_ROOT / "runs" / "eval" / "cache"
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="python -m benchmarks",
         description="Measure HEAR embedding, pretraining, data-loading, GPU, scaling and evaluation speed in one run.",
     )

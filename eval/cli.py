@@ -18,11 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from eval.results import DEFAULT_RESULTS_DIR, REPO_ROOT
+from eval.results import DEFAULT_CACHE_DIR, DEFAULT_HEAR_DIR, DEFAULT_RESULTS_DIR
 
 log = logging.getLogger("cola-eval")
-
-DEFAULT_HEAR_DIR = REPO_ROOT / "runs" / "eval" / "hear"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,20 +40,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="cola-eval", description="Evaluate any HEAR module on a folder of HEAR tasks and publish the results."
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    probe = sub.add_parser("probe", help="linear probe on frozen embeddings (COLA protocol)")
+    probe = sub.add_parser("probe", allow_abbrev=False, help="linear probe on frozen embeddings (COLA protocol)")
     _model_args(probe)
     _task_args(probe)
     probe.add_argument("--seeds", type=int, default=3, help="seeds per train/valid/test task (k-fold: all folds)")
-    probe.add_argument("--cache-dir", type=Path, default=REPO_ROOT / "runs" / "eval" / "cache")
+    probe.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     probe.add_argument("--batch-seconds", type=float, default=120.0, help="audio seconds per embedding call")
     probe.set_defaults(func=_probe)
 
-    hear = sub.add_parser("hear", help="HEAR protocol: heareval's embeddings and predictions runners")
+    hear = sub.add_parser(
+        "hear", allow_abbrev=False, help="HEAR protocol: heareval's embeddings and predictions runners"
+    )
     _model_args(hear)
     _task_args(hear)
     hear.add_argument("--grid", choices=("default", "fast", "faster"), default="default")
@@ -63,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     hear.add_argument("--work-dir", type=Path, default=DEFAULT_HEAR_DIR, help="heareval embeddings and logs")
     hear.set_defaults(func=_hear)
 
-    finetune = sub.add_parser("finetune", help="fine-tune the whole encoder: pretrained weights vs random init")
+    finetune = sub.add_parser(
+        "finetune", allow_abbrev=False, help="fine-tune the whole encoder: pretrained weights vs random init"
+    )
     finetune.add_argument("--weights", type=Path, required=True, help="cola_hear weights file")
     finetune.add_argument("--name", default="", help="model name for the pretrained run (default: weights stem)")
     finetune.add_argument("--scratch-name", default="scratch", help="model name of the random-init run")
@@ -75,13 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--encoder-lr", type=float, default=1e-4)
     finetune.set_defaults(func=_finetune)
 
-    rnd = sub.add_parser("random-weights", help="write a seeded random-init cola_hear weights file (baseline)")
+    rnd = sub.add_parser(
+        "random-weights", allow_abbrev=False, help="write a seeded random-init cola_hear weights file (baseline)"
+    )
     rnd.add_argument("--seed", type=int, default=0)
     rnd.add_argument("--out", type=Path, required=True)
     rnd.add_argument("--like", type=Path, default=None, help="copy architecture and front end from this weights file")
     rnd.set_defaults(func=_random_weights)
 
-    report = sub.add_parser("report", help="regenerate results/README.md and the plots from the CSVs")
+    report = sub.add_parser(
+        "report", allow_abbrev=False, help="regenerate results/README.md and the plots from the CSVs"
+    )
     report.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     report.add_argument("--main-model", default="cola", help="model the text compares against the others")
     report.set_defaults(func=_report)

@@ -30,6 +30,7 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="cola-embed",
         description="Embed a folder (recursive) or a list of audio files with any HEAR module.",
         epilog="Exit status: 0 all files embedded; 3 some unreadable files skipped (the rest is written); "

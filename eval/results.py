@@ -24,7 +24,10 @@ from cola_hear.atomic import atomic_write_text
 
 PROTOCOLS = ("linear_probe", "hear", "finetune")
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_RESULTS_DIR = REPO_ROOT / "results"
+# Default output folders: relative, so under the working directory, never the install folder.
+DEFAULT_RESULTS_DIR = Path("results")
+DEFAULT_CACHE_DIR = Path("runs/eval/cache")  # embeddings of the linear probe
+DEFAULT_HEAR_DIR = Path("runs/eval/hear")  # heareval's embeddings and logs
 
 
 @dataclass(frozen=True)

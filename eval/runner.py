@@ -12,12 +12,10 @@ from eval.embeddings import EmbeddingCache, task_embeddings
 from eval.linear import LinearConfig
 from eval.modules import HearModel, ModuleSpec
 from eval.probe import ProbeResult, probe_task
-from eval.results import DEFAULT_RESULTS_DIR, REPO_ROOT, ResultRow, append_rows, run_context
+from eval.results import DEFAULT_CACHE_DIR, DEFAULT_RESULTS_DIR, ResultRow, append_rows, run_context
 from eval.tasks import Task, find_tasks
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CACHE_DIR = REPO_ROOT / "runs" / "eval" / "cache"
 
 
 def run_linear_probe(

@@ -113,6 +113,7 @@ def _export(args: argparse.Namespace) -> int:
 def _train_parser(command: str) -> argparse.ArgumentParser:
     bench = command == "bench"
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="cola-pretrain bench" if bench else "cola-pretrain",
         description="Time the COLA training step on synthetic audio (no data needed)."
         if bench
@@ -152,6 +153,7 @@ def _train_parser(command: str) -> argparse.ArgumentParser:
 
 def _export_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="cola-pretrain export",
         description="Write the encoder and front end of a training checkpoint as a cola_hear weights file.",
     )

@@ -32,7 +32,9 @@ MAX_BYTES = 20_000_000
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run", type=Path, nargs="?", help="pretraining output folder (holds checkpoints/ and log.csv)")
     parser.add_argument("--weights", type=Path, help="ship this cola_hear weights file instead of a run's checkpoint")
     parser.add_argument("--step", type=int, help="ship this step's checkpoint (default: the newest readable one)")

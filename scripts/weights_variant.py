@@ -20,7 +20,9 @@ from cola_hear.config import ModelConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("weights")
     parser.add_argument("out")
     parser.add_argument("--fp16", action="store_true", help="store float16 tensors (as shipped weights are)")

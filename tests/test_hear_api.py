@@ -73,7 +73,7 @@ def test_shared_mode_chunking_matches_whole_input(model):
     whole, ts = get_timestamp_embeddings(audio, model.with_hear(precision="fp32"))
     chunked, ts2 = get_timestamp_embeddings(audio, model.with_hear(precision="fp32", chunk_frames=500))
     assert torch.equal(ts, ts2)
-    assert (chunked - whole).norm() < 1e-2 * whole.norm()
+    assert (chunked - whole).norm() < 1e-4 * whole.norm()  # float rounding only: 1.3e-5 measured
 
 
 def test_modes_agree_on_shapes_and_timestamps(model):

@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cola-suite", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(
+        allow_abbrev=False, prog="cola-suite", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(required=True, dest="command")
 
@@ -43,14 +45,14 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--seed", type=int, default=0, help="build seed (default 0)")
         sp.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
 
-    b = sub.add_parser("build", help="build the suite (or --mini) in HEAR task format")
+    b = sub.add_parser("build", allow_abbrev=False, help="build the suite (or --mini) in HEAR task format")
     common(b)
     b.add_argument("--mini", action="store_true", help="a small version of every task, for CI")
     b.add_argument("--out", type=Path, default=None, help="tasks folder (default data/suite or data/suite-mini)")
     b.add_argument("--tasks", default="", help="comma-separated task names (default: all)")
     b.set_defaults(func=_build)
 
-    pl = sub.add_parser("pool", help="build the unlabelled pretraining pool")
+    pl = sub.add_parser("pool", allow_abbrev=False, help="build the unlabelled pretraining pool")
     common(pl)
     pl.add_argument("--out", type=Path, default=Path("data/pool"))
     pl.add_argument(
@@ -61,23 +63,25 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--packages", default="", help="comma-separated subset of the disjoint pool's packages")
     pl.set_defaults(func=_pool)
 
-    f = sub.add_parser("fetch", help="download and unpack every source (needs network once)")
+    f = sub.add_parser("fetch", allow_abbrev=False, help="download and unpack every source (needs network once)")
     common(f)
     f.add_argument("--mini", action="store_true", help="only what the mini suite needs")
     f.set_defaults(func=_fetch)
 
-    c = sub.add_parser("check", help="check task folders against the HEAR task format")
+    c = sub.add_parser("check", allow_abbrev=False, help="check task folders against the HEAR task format")
     c.add_argument("dirs", nargs="+", type=Path)
     c.add_argument("--no-audio", action="store_true", help="skip opening every audio file")
     c.set_defaults(func=_check)
 
-    d = sub.add_parser("datasheet", help="write the datasheet (Markdown + CSV) from a build's manifests")
+    d = sub.add_parser(
+        "datasheet", allow_abbrev=False, help="write the datasheet (Markdown + CSV) from a build's manifests"
+    )
     d.add_argument("dir", nargs="?", type=Path, default=Path("data/suite"))
     d.add_argument("--out", type=Path, default=Path("results/datasheet.md"))
     d.add_argument("--pool", action="append", default=[], type=Path, help="also describe this pool folder (repeatable)")
     d.set_defaults(func=_datasheet)
 
-    ls = sub.add_parser("list", help="list the tasks")
+    ls = sub.add_parser("list", allow_abbrev=False, help="list the tasks")
     ls.set_defaults(func=_list)
     return p
 

@@ -1,0 +1,35 @@
+"""Command-line behaviour shared by every project tool: no silent abbreviations, output under the working directory."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PARSERS = [
+    ("eval.cli", "build_parser", ["probe", "--module", "m", "--tasks-dir", "t", "--tasks", "x"]),
+    ("eval.suite.cli", "_parser", ["build", "--ou", "x"]),
+    ("pretrain.cli", "_train_parser", ["--max-step", "3"]),
+]
+
+
+@pytest.mark.parametrize(("module", "factory", "argv"), PARSERS)
+def test_an_abbreviated_option_is_an_error_not_another_option(module, factory, argv, capsys):
+    mod = importlib.import_module(module)
+    make = getattr(mod, factory, None)
+    if make is None:
+        pytest.fail(f"{module}.{factory} not found")
+    parser = make("train") if factory == "_train_parser" else make()
+    with pytest.raises(SystemExit):
+        parser.parse_args(argv)
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_default_output_folders_are_relative_to_the_working_directory(tmp_path, monkeypatch):
+    from eval.cli import build_parser
+
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["probe", "--module", "m", "--tasks-dir", "t"])
+    for path in (args.results_dir, args.cache_dir):
+        assert not path.is_absolute()
+        assert path.resolve().is_relative_to(tmp_path)
