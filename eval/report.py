@@ -92,7 +92,8 @@ class ReportConfig:
     results_dir: Path = DEFAULT_RESULTS_DIR
     main_model: str = "cola"
     # random-init-stage0: the random-init network read out like the shipped weights (stage 0, mean and std)
-    baselines: tuple[str, ...] = (*RANDOM_STAGE0, "random-init", "logmel-stats")
+    # random-init-stage0-bn: seed 0 with BatchNorm statistics from the pool (200 steps at lr 1e-12), no learning
+    baselines: tuple[str, ...] = (*RANDOM_STAGE0, "random-init-stage0-bn", "random-init", "logmel-stats")
     ablations: tuple[Ablation, ...] = DEFAULT_ABLATIONS
     transfers: tuple[Transfer, ...] = DEFAULT_TRANSFERS
     # horizontal lines of the probe-vs-steps plot (their mean when several)

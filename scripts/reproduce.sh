@@ -182,6 +182,11 @@ transfer() {
         probe_as "disjoint-$run-stage0" "$(export_step "${src#"$RUNS"/}" "$SCREEN")"
         probe_as "disjoint-$run" "$(export_step "${src#"$RUNS"/}" "$SCREEN")" '["final"]'
     done
+    # control: seed 0's random network with only its BatchNorm statistics taken from the pool (200 steps in
+    # train mode at lr 1e-12, so no weight moves): how much of the gain over random init is normalisation
+    train_bg bn-only --config transfer --data "$DISJOINT" --max-steps 200 --set optim.lr=1e-12
+    wait
+    probe_as random-init-stage0-bn "$(export_step bn-only 200)"
     # the transfer recipe on the disjoint pool for longer, and on the suite's own sources with the budget of the
     # shipped weights (compared with the disjoint run's checkpoint at that step, disjoint-cosine-stage0)
     train_bg disjoint --config transfer --data "$DISJOINT" --max-steps "$TSTEPS"
