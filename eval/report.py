@@ -78,12 +78,14 @@ class Transfer:
 # Same recipe (pretrain/configs/transfer.toml) and budget (1,000 steps, as the shipped weights) on the two pools,
 # each against random inits of seeds 0, 1 and 2 read out at stage 0 like it (every run starts from seed 0's
 # initial weights); then the disjoint-pool run continued to 4,000 steps.
+# The last column is the control: seed 0 with BatchNorm statistics from the pool and no weight change.
 RANDOM_STAGE0 = ("random-init-stage0", "random-init-stage0-s1", "random-init-stage0-s2")
+CONTROLS = (*RANDOM_STAGE0, "random-init-stage0-bn")
 DEFAULT_TRANSFERS = (
-    Transfer("suite sources (in-domain, `cola-suite pool --domain suite`), 1,000 steps", "insuite", RANDOM_STAGE0),
+    Transfer("suite sources (in-domain, `cola-suite pool --domain suite`), 1,000 steps", "insuite", CONTROLS),
     Transfer("packages no suite task uses (out-of-domain, `cola-suite pool`), 1,000 steps",
-             "disjoint-cosine-stage0", RANDOM_STAGE0),
-    Transfer("packages no suite task uses, the same run at 4,000 steps", "disjoint", RANDOM_STAGE0),
+             "disjoint-cosine-stage0", CONTROLS),
+    Transfer("packages no suite task uses, the same run at 4,000 steps", "disjoint", CONTROLS),
 )  # fmt: skip
 
 
@@ -92,8 +94,9 @@ class ReportConfig:
     results_dir: Path = DEFAULT_RESULTS_DIR
     main_model: str = "cola"
     # random-init-stage0: the random-init network read out like the shipped weights (stage 0, mean and std)
-    # random-init-stage0-bn: seed 0 with BatchNorm statistics from the pool (200 steps at lr 1e-12), no learning
-    baselines: tuple[str, ...] = (*RANDOM_STAGE0, "random-init-stage0-bn", "random-init", "logmel-stats")
+    # -bn: seed 0 with BatchNorm statistics from the pool (200 steps at lr 1e-12), no learning
+    baselines: tuple[str, ...] = (*RANDOM_STAGE0, "random-init-stage0-bn", "random-init", "random-init-bn",
+                                  "logmel-stats")
     ablations: tuple[Ablation, ...] = DEFAULT_ABLATIONS
     transfers: tuple[Transfer, ...] = DEFAULT_TRANSFERS
     # horizontal lines of the probe-vs-steps plot (their mean when several)

@@ -187,6 +187,7 @@ transfer() {
     train_bg bn-only --config transfer --data "$DISJOINT" --max-steps 200 --set optim.lr=1e-12
     wait
     probe_as random-init-stage0-bn "$(export_step bn-only 200)"
+    probe_as random-init-bn "$(export_step bn-only 200)" '["final"]'
     # the transfer recipe on the disjoint pool for longer, and on the suite's own sources with the budget of the
     # shipped weights (compared with the disjoint run's checkpoint at that step, disjoint-cosine-stage0)
     train_bg disjoint --config transfer --data "$DISJOINT" --max-steps "$TSTEPS"

@@ -160,9 +160,9 @@ def test_transfer_section_compares_each_pool_with_every_random_init(tmp_path):
     section = text.split("## In-domain vs out-of-domain pretraining")[1].split("##")[0]
     insuite = next(line for line in section.splitlines() if "`insuite`" in line)
     # 71 vs 61: +10.0 with spread sqrt(2) * 1.0 / sqrt(2) = 1.0
-    assert "| 71.0 ± 0.7 | +10.0 ± 1.0 (wins) | +12.0 ± 1.0 (wins) | – | 1 random init(s) not run |" in insuite
-    append_rows([_row("linear_probe", t, RANDOM_STAGE0[2], s, 0.625) for t in ("task-a", "task-b") for s in range(3)],
-                tmp_path)
+    assert "| 71.0 ± 0.7 | +10.0 ± 1.0 (wins) | +12.0 ± 1.0 (wins) | – | – | 2 random init(s) not run |" in insuite
+    append_rows([_row("linear_probe", t, m, s, 0.625) for m in (RANDOM_STAGE0[2], "random-init-stage0-bn")
+                 for t in ("task-a", "task-b") for s in range(3)], tmp_path)
     text = generate_report(ReportConfig(results_dir=tmp_path)).read_text()
     section = text.split("## In-domain vs out-of-domain pretraining")[1].split("##")[0]
     assert "**beats every random init by more than the spread**" in next(
