@@ -6,20 +6,16 @@ import importlib
 
 import pytest
 
-PARSERS = [
-    ("eval.cli", "build_parser", ["probe", "--module", "m", "--tasks-dir", "t", "--tasks", "x"]),
-    ("eval.suite.cli", "_parser", ["build", "--ou", "x"]),
-    ("pretrain.cli", "_train_parser", ["--max-step", "3"]),
+PARSERS = [  # module, parser factory, its arguments, a command line with an abbreviated option
+    ("eval.cli", "build_parser", (), ["probe", "--module", "m", "--tasks-dir", "t", "--tasks", "x"]),
+    ("eval.suite.cli", "_parser", (), ["build", "--ou", "x"]),
+    ("pretrain.cli", "_train_parser", ("train",), ["--max-step", "3"]),
 ]
 
 
-@pytest.mark.parametrize(("module", "factory", "argv"), PARSERS)
-def test_an_abbreviated_option_is_an_error_not_another_option(module, factory, argv, capsys):
-    mod = importlib.import_module(module)
-    make = getattr(mod, factory, None)
-    if make is None:
-        pytest.fail(f"{module}.{factory} not found")
-    parser = make("train") if factory == "_train_parser" else make()
+@pytest.mark.parametrize(("module", "factory", "args", "argv"), PARSERS)
+def test_an_abbreviated_option_is_an_error_not_another_option(module, factory, args, argv, capsys):
+    parser = getattr(importlib.import_module(module), factory)(*args)
     with pytest.raises(SystemExit):
         parser.parse_args(argv)
     assert "unrecognized arguments" in capsys.readouterr().err
