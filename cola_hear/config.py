@@ -58,11 +58,15 @@ class HearConfig:
     """How the HEAR API turns audio into embeddings."""
 
     timestamp_hop_ms: float = 50.0  # hop between timestamp embeddings (<= 50 ms for HEAR)
-    # "shared": a few full-length encoder passes, windows pooled from their feature grid (fast);
+    # "shared": a few full-length encoder passes, each window pooled from their feature maps (fast);
     # "windows": the encoder on every centred ~1 s window (exact, ~20 passes per second of audio).
     timestamp_mode: str = "shared"
-    timestamp_shifts: int = 2  # "shared" mode: passes shifted by 32/shifts frames (a 160 ms grid for 2)
+    # "shared" modes: passes shifted by S/shifts frames (at least 1), S the coarsest read-out stride
+    # (32 frames for "final": a 160 ms grid for 2; 2 for "stage0": every frame, exact alignment).
+    timestamp_shifts: int = 2
     scene_hop_frames: int = 96  # hop between scene windows (non-overlapping by default)
+    # "windows": the encoder on every scene window (exact); "shared": windows pooled from full-length passes.
+    scene_mode: str = "windows"
     chunk_windows: int = 256  # windows per encoder forward pass (bounds memory)
     chunk_frames: int = 6000  # "shared" mode: log-mel frames per encoder pass (bounds memory on long audio)
     precision: str = "auto"  # "fp32" | "bf16" | "auto" (bf16 autocast where the device supports it)
@@ -78,6 +82,8 @@ class HearConfig:
             raise ValueError(f"readout must list distinct 'final' or 'stageN' parts, got {list(self.readout)}")
         if self.timestamp_mode not in ("shared", "windows"):
             raise ValueError(f"timestamp_mode must be 'shared' or 'windows', got {self.timestamp_mode!r}")
+        if self.scene_mode not in ("shared", "windows"):
+            raise ValueError(f"scene_mode must be 'shared' or 'windows', got {self.scene_mode!r}")
         if self.precision not in ("fp32", "bf16", "auto"):
             raise ValueError(f"precision must be 'fp32', 'bf16' or 'auto', got {self.precision!r}")
         if self.timestamp_shifts < 1 or 32 % self.timestamp_shifts:

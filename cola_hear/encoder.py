@@ -64,10 +64,11 @@ class AudioEncoder(nn.Module):
         self.pool = nn.AdaptiveMaxPool2d(1) if c.pooling == "max" else nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(c.drop_rate)
         self.embedding_size: int = int(self.backbone.num_features)
-        self._se_strides = self._install_windowed_se()
+        self._se_strides, self.stage_strides = self._install_windowed_se()
 
-    def _install_windowed_se(self) -> dict[WindowedSqueezeExcite, int]:
-        """Swap timm's SE blocks for ``WindowedSqueezeExcite``; return each one's time stride."""
+    def _install_windowed_se(self) -> tuple[dict[WindowedSqueezeExcite, int], tuple[int, ...]]:
+        """Swap timm's SE blocks for ``WindowedSqueezeExcite``; return each one's time stride and
+        the time stride of every stage's output (from one probe pass)."""
         blocks = [(name, m) for name, m in self.backbone.named_modules() if isinstance(m, SqueezeExcite)]
         for name, se in blocks:
             parent_name, _, attr = name.rpartition(".")
@@ -82,11 +83,12 @@ class AudioEncoder(nn.Module):
         was_training = self.training
         self.eval()
         with torch.no_grad():
-            self.feature_map(torch.zeros(1, probe, 64))
+            maps, _ = self.readout_maps(torch.zeros(1, probe, 64), set(range(len(self.backbone.blocks))))
         self.train(was_training)
         for h in hooks:
             h.remove()
-        return {m: probe // n for m, n in sizes.items()}
+        stage_strides = tuple(probe // maps[i].shape[2] for i in sorted(maps))
+        return {m: probe // n for m, n in sizes.items()}, stage_strides
 
     @contextlib.contextmanager
     def local_context(self, frames: int) -> Iterator[None]:

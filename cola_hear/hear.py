@@ -34,8 +34,8 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: ColaModel) -> tuple[tor
     """Embeddings of ~1 s windows centred every ``hear.timestamp_hop_ms`` ms.
 
     ``hear.timestamp_mode`` picks the computation: "shared" pools windows from a few
-    full-length encoder passes (fast; used unless the model normalises each window or reads
-    out intermediate stages), "windows" runs the encoder on every window.
+    full-length encoder passes (fast; used unless the model normalises each window),
+    "windows" runs the encoder on every window.
 
     Returns ``(embeddings, timestamps)``: float32 ``(n_sounds, n_t, D)`` and float32
     ``(n_sounds, n_t)`` window centres in milliseconds, starting at 0.
@@ -67,6 +67,8 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: ColaModel) -> tuple[tor
 def get_scene_embeddings(audio: torch.Tensor, model: ColaModel) -> torch.Tensor:
     """Mean of the embeddings of ~1 s windows (``hear.scene_hop_frames`` apart) over each sound.
 
+    ``hear.scene_mode`` picks the computation: "windows" runs the encoder on every window,
+    "shared" pools the windows from full-length passes, as timestamp embeddings do.
     Returns float32 ``(n_sounds, D)``. Sounds shorter than one window are padded with silence.
     """
     audio = as_audio_batch(audio)
@@ -76,8 +78,12 @@ def get_scene_embeddings(audio: torch.Tensor, model: ColaModel) -> torch.Tensor:
     with model.inference_context():
         for i, waveform in enumerate(audio):
             logmel = model.frontend.long(waveform.to(model.device))
-            windows = model.sliding_windows(logmel, hop, centred=False)
-            out[i] = model.encode_in_chunks(windows).mean(dim=0)
+            if model.shared_scenes:
+                n_windows = model.sliding_windows(logmel, hop, centred=False).shape[0]
+                out[i] = model.pooled_windows(logmel, torch.arange(n_windows) * hop).mean(dim=0)
+            else:
+                windows = model.sliding_windows(logmel, hop, centred=False)
+                out[i] = model.encode_in_chunks(windows).mean(dim=0)
     return out
 
 

@@ -14,6 +14,9 @@ from cola_hear.config import ModelConfig, readout_stage
 from cola_hear.encoder import AudioEncoder
 from cola_hear.frontend import LogMelFrontEnd, normalize_windows
 
+CPU_CHUNK_WINDOWS = 32  # windows per encoder pass on the CPU: activations stay cache-sized (3.5x faster than 256)
+CPU_CHUNK_FRAMES = 1024  # log-mel frames per shared pass of a stage-only read-out on the CPU, for the same reason
+
 
 class ColaModel(nn.Module):
     """Log-mel front end and EfficientNet encoder with the HEAR attributes.
@@ -93,25 +96,38 @@ class ColaModel(nn.Module):
         windows = normalize_windows(windows, self.config.frontend.window_norm)
         stages = {s for s in map(readout_stage, readout) if s is not None}
         maps, last = self.encoder.readout_maps(windows, stages, final="final" in readout)
+        stats = {}  # stage -> (std, mean) over time, in one pass
         parts = []
         for part in readout:
             if part == "final":
                 parts.append(self.encoder.pool(last).flatten(1))
-            else:
-                fmap = maps[readout_stage(part)].float()
-                stat = fmap.std(dim=2) if part.endswith(".std") else fmap.mean(dim=2)
-                parts.append(stat.flatten(1))
+                continue
+            stage = readout_stage(part)
+            if stage not in stats:
+                stats[stage] = torch.std_mean(maps[stage].float(), dim=2)
+            parts.append(stats[stage][0 if part.endswith(".std") else 1].flatten(1))
         return torch.cat([p.float() for p in parts], dim=1)
 
     @property
     def shared_timestamps(self) -> bool:
-        """Whether ``get_timestamp_embeddings`` may use the shared-pass path (``hear.timestamp_mode``)."""
+        """Whether ``get_timestamp_embeddings`` takes the shared-pass path (``hear.timestamp_mode``)."""
         c = self.config
-        return c.hear.timestamp_mode == "shared" and c.frontend.window_norm == "none" and c.hear.readout == ("final",)
+        return c.hear.timestamp_mode == "shared" and c.frontend.window_norm == "none"
+
+    @property
+    def shared_scenes(self) -> bool:
+        """Whether ``get_scene_embeddings`` takes the shared-pass path (``hear.scene_mode``)."""
+        c = self.config
+        return c.hear.scene_mode == "shared" and c.frontend.window_norm == "none"
+
+    def chunk_windows(self) -> int:
+        """Windows per encoder pass: ``hear.chunk_windows``, and on the CPU at most a cache-sized batch."""
+        limit = self.config.hear.chunk_windows
+        return limit if self.device.type == "cuda" else min(limit, CPU_CHUNK_WINDOWS)
 
     def encode_in_chunks(self, windows: torch.Tensor) -> torch.Tensor:
         """``readout_windows`` over at most ``hear.chunk_windows`` windows at a time."""
-        chunk = self.config.hear.chunk_windows
+        chunk = self.chunk_windows()
         device = self.device
         outputs = [
             self.readout_windows(windows[i : i + chunk].to(device).contiguous()).float().cpu()
@@ -142,56 +158,139 @@ class ColaModel(nn.Module):
         return padded.unfold(0, seg, hop_frames)[:n_windows].transpose(1, 2)
 
     def shared_window_embeddings(self, logmel: torch.Tensor, hop_frames: int) -> torch.Tensor:
-        """Embeddings of windows centred on every ``hop_frames``-th frame, from shared passes.
+        """Embeddings ``(n_windows, D)`` of windows centred on every ``hop_frames``-th frame (``pooled_windows``)."""
+        centres = torch.arange(0, logmel.shape[0], hop_frames)
+        return self.pooled_windows(logmel, centres - self.segment_frames // 2)
 
-        Instead of one encoder pass per window, the whole ``(frames, n_mels)`` log-mel goes
-        through the encoder ``hear.timestamp_shifts`` times, each pass shifted by
-        ``32 / shifts`` frames. Interleaving their output columns gives a feature grid every
-        ``32 / shifts`` frames; a window's embedding pools the grid columns that lie inside it
-        (the same pooling the encoder applies to a single window). Long inputs are processed in
-        chunks of ``hear.chunk_frames`` with context margins. Returns ``(n_windows, D)``.
+    def pooled_windows(self, logmel: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+        """Embeddings ``(n, D)`` of the windows ``logmel[a : a + segment_frames]``, ``a`` in ``starts``
+        (frames outside the ``(frames, n_mels)`` log-mel are silence), from shared full-length passes.
+
+        Instead of one encoder pass per window, the whole log-mel goes through the encoder a few
+        times, pass ``k`` shifted by ``k * step`` frames: ``step`` is the coarsest stride ``S`` among the
+        ``hear.readout`` parts divided by ``hear.timestamp_shifts`` (at least one frame), and there are
+        ``S / step`` passes. Each part of a window is pooled from these maps:
+
+        - "stageN" / "stageN.std": mean / std over the ``segment_frames / stride`` columns of the stage
+          map that lie in the window, read from the pass whose columns line up with the window's start
+          (rounded to ``step`` when the stride is coarser than ``step``); exact alignment for stage
+          read-outs, where ``step`` is one frame;
+        - "final": the encoder's pooling over every column of the passes' interleaved grid that lies
+          in the window.
+
+        The squeeze-excitation blocks see ``segment_frames`` around each position (as in a per-window
+        pass), so long inputs are processed in chunks with context margins (``_pass_columns``).
         """
-        seg, stride = self.segment_frames, self.encoder.stride
-        shifts = self.config.hear.timestamp_shifts
-        step = stride // shifts
-        n_frames = logmel.shape[0]
-        centres = torch.arange(0, n_frames, hop_frames)
-        first = torch.round(centres / step).long()  # first grid column of each window
-        per_window = (seg - stride) // step + 1  # grid columns inside one window
-        grid_len = int(first[-1]) + per_window
-        columns = -(-grid_len // shifts)  # encoder columns per pass
-        # Pass s reads frames [s*step, s*step + columns*stride) of the log-mel padded by half a window.
-        total = (shifts - 1) * step + columns * stride
-        half = seg // 2
-        padded = F.pad(logmel.t(), (half, max(0, total - half - n_frames)), value=self.frontend.pad_value).t()
-        passes = torch.stack([padded[s * step : s * step + columns * stride] for s in range(shifts)])
-        grid = self._column_features(passes)  # (shifts, D, columns)
-        grid = grid.permute(1, 2, 0).reshape(grid.shape[1], -1)[:, :grid_len]  # column j*shifts+s
-        pooled = self.encoder.pool_windows(grid, per_window)  # (grid_len - per_window + 1, D)
-        return pooled[first]
+        seg, hear = self.segment_frames, self.config.hear
+        strides = {p: self._part_stride(p) for p in hear.readout}
+        coarsest = max(strides.values())
+        step = max(1, coarsest // hear.timestamp_shifts)
+        n_passes = coarsest // step
+        left = max(0, -int(starts.min())) if len(starts) else 0
+        starts = starts.long() + left  # in frames of the left-padded log-mel
+        plans, columns = {}, 1  # per part: (pass of each window, first column of each window, columns per window)
+        for part, stride in strides.items():
+            if part == "final":
+                first = torch.round(starts / step).long()
+                per_window = (seg - stride) // step + 1
+                plans[part] = (None, first, per_window)
+                columns = max(columns, -(-(int(first.max()) + per_window) // n_passes))
+            else:
+                unit = min(stride, step)
+                phases = stride // unit
+                q = torch.round(starts / unit).long()
+                per_window = -(-seg // stride)
+                plans[part] = (q % phases, q // phases, per_window)
+                columns = max(columns, -(-(int(plans[part][1].max()) + per_window) * stride // coarsest))
+        frames = columns * coarsest  # frames read by each pass
+        needed = sorted({0, *(range(n_passes) if "final" in strides else ())}
+                        | {int(k) for p, (ks, _, _) in plans.items() if ks is not None for k in ks.unique()})
+        total = needed[-1] * step + frames
+        padded = F.pad(logmel.t(), (left, max(0, total - left - logmel.shape[0])), value=self.frontend.pad_value).t()
+        passes = torch.stack([padded[k * step : k * step + frames] for k in needed])
+        features = self._pass_features(passes, strides, coarsest)
+        row = torch.full((n_passes,), -1, dtype=torch.long)
+        row[needed] = torch.arange(len(needed))  # pass number -> row of `passes`
+        parts = []
+        for part in hear.readout:
+            ks, first, per_window = plans[part]
+            if part == "final":
+                cols = features["final"][0]
+                grid = cols.permute(1, 2, 0).reshape(cols.shape[1], -1)  # column j * n_passes + k
+                parts.append(self.encoder.pool_windows(grid, per_window)[first])
+                continue
+            sums, squares = features[f"stage{readout_stage(part)}"]
+            k = row[ks]
+            s1 = sums[k, first + per_window] - sums[k, first]  # (windows, F', C) sums over the window's columns
+            if part.endswith(".std"):
+                s2 = squares[k, first + per_window] - squares[k, first]
+                stat = ((s2 - s1 * s1 / per_window).clamp_min(0) / (per_window - 1)).sqrt()
+            else:
+                stat = s1 / per_window
+            parts.append(stat.permute(0, 2, 1).flatten(1).float())  # channels x frequency, as per window
+        return torch.cat(parts, dim=1)
 
-    def _column_features(self, passes: torch.Tensor) -> torch.Tensor:
-        """Frequency-pooled encoder columns ``(batch, D, columns)`` of ``(batch, frames, n_mels)``.
+    def _part_stride(self, part: str) -> int:
+        """Time stride (frames per column) of a ``hear.readout`` part's feature map."""
+        stage = readout_stage(part)
+        return self.encoder.stride if stage is None else self.encoder.stage_strides[stage]
+
+    def _pass_features(
+        self, passes: torch.Tensor, strides: dict[str, int], coarsest: int
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+        """What ``pooled_windows`` pools, from ``(batch, frames, n_mels)`` passes.
+
+        "final": ``(columns (batch, D, frames / 32), None)``, pooled over frequency. "stageN": running sums
+        over time of the stage map and (for a ".std" part) of its square, float64 ``(batch, T' + 1, F', C)``
+        starting with zeros, so the sum over any run of columns is one subtraction.
 
         The squeeze-excitation blocks see a window of ``segment_frames`` around each position
-        (``AudioEncoder.local_context``), as they would in a per-window pass, so each column is
-        local and long inputs can be cut into chunks of ``hear.chunk_frames`` that overlap by a
-        margin; only each chunk's centre columns are kept.
+        (``AudioEncoder.local_context``), as they would in a per-window pass, so each column is local and
+        long inputs are cut into chunks (``hear.chunk_frames``; on the CPU at most ``CPU_CHUNK_FRAMES`` for
+        stage-only read-outs) that overlap by a context margin; only each chunk's centre columns are kept.
         """
-        stride = self.encoder.stride
-        n_columns = passes.shape[1] // stride
-        chunk = max(1, self.config.hear.chunk_frames // stride)
-        margin = 8  # columns of context; enough for chunked and whole-input results to agree
-        device = self.device
-        outputs = []
+        n_units = passes.shape[1] // coarsest
+        chunk_frames = self.config.hear.chunk_frames
+        if self.device.type != "cuda" and "final" not in strides:
+            chunk_frames = min(chunk_frames, CPU_CHUNK_FRAMES)
+        chunk = max(1, chunk_frames // coarsest)  # in units of `coarsest` frames
+        margin = -(-min(256, 32 * coarsest) // coarsest)  # context for chunked and whole results to agree
+        readout = self.config.hear.readout
+        stages = {s for s in map(readout_stage, readout) if s is not None}
+        with_std = {readout_stage(p) for p in readout if p.endswith(".std")}
+        columns: list[torch.Tensor] = []
+        sums: dict[int, list[torch.Tensor | None]] = {}
+        batch = passes.shape[0]
         with self.encoder.local_context(self.segment_frames):
-            for start in range(0, n_columns, chunk):
-                stop = min(start + chunk, n_columns)
-                lo, hi = max(0, start - margin), min(n_columns, stop + margin)
-                piece = passes[:, lo * stride : hi * stride].to(device)
-                cols = self.encoder.pool_columns(self.encoder.feature_map(piece)).float()
-                outputs.append(cols[:, :, start - lo : start - lo + stop - start].cpu())
-        return torch.cat(outputs, dim=2)
+            for start in range(0, n_units, chunk):
+                stop = min(start + chunk, n_units)
+                lo, hi = max(0, start - margin), min(n_units, stop + margin)
+                piece = passes[:, lo * coarsest : hi * coarsest].to(self.device)
+                maps, last = self.encoder.readout_maps(piece, stages, final="final" in strides)
+                if last is not None:
+                    per_unit = coarsest // self.encoder.stride
+                    kept = self.encoder.pool_columns(last)[:, :, (start - lo) * per_unit : (stop - lo) * per_unit]
+                    columns.append(kept.float().cpu())
+                for stage in stages:
+                    per_unit = coarsest // self.encoder.stage_strides[stage]
+                    fmap = maps[stage][:, :, (start - lo) * per_unit : (stop - lo) * per_unit]
+                    x = fmap.permute(0, 2, 3, 1).double().cpu()  # (batch, T', F', C)
+                    if stage not in sums:
+                        shape = (batch, n_units * per_unit + 1, x.shape[2], x.shape[3])
+                        sums[stage] = [torch.zeros(shape, dtype=torch.float64), None]
+                        if stage in with_std:
+                            sums[stage][1] = torch.zeros(shape, dtype=torch.float64)
+                    at = start * per_unit
+                    for moment, buffer in enumerate(sums[stage]):
+                        if buffer is not None:
+                            run = (x * x if moment else x).cumsum(dim=1)
+                            buffer[:, at + 1 : at + 1 + run.shape[1]] = run + buffer[:, at : at + 1]
+        features: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {
+            f"stage{stage}": (s1, s2) for stage, (s1, s2) in sums.items()
+        }
+        if columns:
+            features["final"] = (torch.cat(columns, dim=2), None)
+        return features
 
 
 def bf16_supported(device: torch.device) -> bool:

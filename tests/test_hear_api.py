@@ -180,11 +180,16 @@ def test_stage_readout_concatenates_its_parts(model):
     assert scene.shape == (2, multi.scene_embedding_size) and torch.isfinite(scene).all()
     torch.testing.assert_close(scene[:, -1280:], get_scene_embeddings(audio, model))
     assert scene[:, :384].std() > 0
-    emb, ts = get_timestamp_embeddings(audio, multi)  # per-window path: stage maps are not shared
-    exact, exact_ts = get_timestamp_embeddings(audio, model.with_hear(timestamp_mode="windows"))
-    assert emb.shape == (*exact.shape[:2], multi.timestamp_embedding_size)
-    torch.testing.assert_close(emb[..., -1280:], exact)
-    assert torch.equal(ts, exact_ts)
+    longer = 0.1 * torch.randn(1, 16000 * 8)
+    emb, ts = get_timestamp_embeddings(longer, multi)  # shared passes serve every part
+    final, final_ts = get_timestamp_embeddings(longer, model)
+    assert emb.shape == (*final.shape[:2], multi.timestamp_embedding_size)
+    # the final part is the final-only embedding, except near the end: the stage parts need longer passes
+    torch.testing.assert_close(emb[:, :80, -1280:], final[:, :80])
+    assert torch.equal(ts, final_ts)
+    windows, _ = get_timestamp_embeddings(audio, multi.with_hear(timestamp_mode="windows"))
+    torch.testing.assert_close(windows[..., -1280:], get_timestamp_embeddings(audio, model.with_hear(
+        timestamp_mode="windows"))[0])
 
 
 @pytest.mark.parametrize("readout", [(), ("final", "final"), ("stage",), ("block3",), ("stage1.max",)])

@@ -1,8 +1,7 @@
 """The offline downstream suite: the mini build is valid HEAR format, leak-free, reproducible and
 consumed by the real heareval embeddings runner.
 
-The mini suite is built once per session from the real packages (downloaded into the source
-cache, ``$COLA_SUITE_CACHE`` or ``data/cache``, on the first run only).
+The mini suite is built once per session (``mini_suite`` in conftest.py).
 """
 
 from __future__ import annotations
@@ -23,28 +22,13 @@ import soundfile as sf
 from eval.suite.build import build_suite
 from eval.suite.datasheet import read_manifests, write_datasheet
 from eval.suite.hear_format import METADATA_KEYS, TaskSpec, TaskWriter, check_task, check_tasks_dir
-from eval.suite.sources import CACHE_ENV, SourceCache
+from eval.suite.sources import SourceCache
 from eval.suite.splits import SPLITS
 from eval.suite.tasks import TASKS
 from eval.suite.tasks.base import BuildContext
 
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get(CACHE_ENV) or ROOT / "data" / "cache")
 TASK_NAMES = sorted(t.spec.name for t in TASKS)
-
-
-@pytest.fixture(scope="session")
-def cache() -> SourceCache:
-    return SourceCache(CACHE)
-
-
-@pytest.fixture(scope="session")
-def mini_suite(tmp_path_factory: pytest.TempPathFactory, cache: SourceCache) -> Path:
-    """The mini suite, built once per session."""
-    out = tmp_path_factory.mktemp("suite") / "tasks"
-    reports = build_suite(out, cache, seed=0, mini=True)
-    assert sorted(r.task for r in reports) == TASK_NAMES
-    return out
 
 
 def _manifests(tasks_dir: Path) -> dict[str, dict]:
