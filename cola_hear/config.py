@@ -65,8 +65,6 @@ class HearConfig:
     # (32 frames for "final": a 160 ms grid for 2; 2 for "stage0": every frame, exact alignment).
     timestamp_shifts: int = 2
     scene_hop_frames: int = 96  # hop between scene windows (non-overlapping by default)
-    # "windows": the encoder on every scene window (exact); "shared": windows pooled from full-length passes.
-    scene_mode: str = "windows"
     chunk_windows: int = 256  # windows per encoder forward pass (bounds memory)
     chunk_frames: int = 6000  # "shared" mode: log-mel frames per encoder pass (bounds memory on long audio)
     precision: str = "auto"  # "fp32" | "bf16" | "auto" (bf16 autocast where the device supports it)
@@ -82,8 +80,6 @@ class HearConfig:
             raise ValueError(f"readout must list distinct 'final' or 'stageN' parts, got {list(self.readout)}")
         if self.timestamp_mode not in ("shared", "windows"):
             raise ValueError(f"timestamp_mode must be 'shared' or 'windows', got {self.timestamp_mode!r}")
-        if self.scene_mode not in ("shared", "windows"):
-            raise ValueError(f"scene_mode must be 'shared' or 'windows', got {self.scene_mode!r}")
         if self.precision not in ("fp32", "bf16", "auto"):
             raise ValueError(f"precision must be 'fp32', 'bf16' or 'auto', got {self.precision!r}")
         if self.timestamp_shifts < 1 or 32 % self.timestamp_shifts:

@@ -67,9 +67,9 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: ColaModel) -> tuple[tor
 def get_scene_embeddings(audio: torch.Tensor, model: ColaModel) -> torch.Tensor:
     """Mean of the embeddings of ~1 s windows (``hear.scene_hop_frames`` apart) over each sound.
 
-    ``hear.scene_mode`` picks the computation: "windows" runs the encoder on every window,
-    "shared" pools the windows from full-length passes, as timestamp embeddings do.
-    Returns float32 ``(n_sounds, D)``. Sounds shorter than one window are padded with silence.
+    Every window goes through the encoder: with non-overlapping windows each frame is encoded once,
+    so shared passes would gain nothing. Returns float32 ``(n_sounds, D)``. Sounds shorter than one
+    window are padded with silence.
     """
     audio = as_audio_batch(audio)
     model.eval()
@@ -78,12 +78,8 @@ def get_scene_embeddings(audio: torch.Tensor, model: ColaModel) -> torch.Tensor:
     with model.inference_context():
         for i, waveform in enumerate(audio):
             logmel = model.frontend.long(waveform.to(model.device))
-            if model.shared_scenes:
-                n_windows = model.sliding_windows(logmel, hop, centred=False).shape[0]
-                out[i] = model.pooled_windows(logmel, torch.arange(n_windows) * hop).mean(dim=0)
-            else:
-                windows = model.sliding_windows(logmel, hop, centred=False)
-                out[i] = model.encode_in_chunks(windows).mean(dim=0)
+            windows = model.sliding_windows(logmel, hop, centred=False)
+            out[i] = model.encode_in_chunks(windows).mean(dim=0)
     return out
 
 

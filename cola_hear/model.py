@@ -114,12 +114,6 @@ class ColaModel(nn.Module):
         c = self.config
         return c.hear.timestamp_mode == "shared" and c.frontend.window_norm == "none"
 
-    @property
-    def shared_scenes(self) -> bool:
-        """Whether ``get_scene_embeddings`` takes the shared-pass path (``hear.scene_mode``)."""
-        c = self.config
-        return c.hear.scene_mode == "shared" and c.frontend.window_norm == "none"
-
     def chunk_windows(self) -> int:
         """Windows per encoder pass: ``hear.chunk_windows``, and on the CPU at most a cache-sized batch."""
         limit = self.config.hear.chunk_windows
