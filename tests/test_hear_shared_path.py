@@ -15,9 +15,10 @@ from cola_hear import ColaModel, get_scene_embeddings, get_timestamp_embeddings,
 
 # Stated in README (Performance): on real audio the shared path's timestamp embeddings of the shipped
 # stage-0 read-out have cosine similarity >= 0.9 with the per-window path's at every timestamp and a
-# median >= 0.99; scene embeddings pooled the same way >= 0.97 (the API keeps per-window scene passes). They differ because a per-window pass zero-pads each
-# window's edges and squeezes its SE blocks over exactly that window, while a shared pass sees the
-# audio around the window. Measured on the full suite: 0.93-0.94 minimum, 0.990-0.998 median.
+# median >= 0.99; scene embeddings pooled the same way >= 0.97 (the API keeps per-window scene passes).
+# They differ because a per-window pass zero-pads each window's edges and squeezes its SE blocks over
+# exactly that window, while a shared pass sees the audio around the window. Measured on the full
+# suite: 0.93-0.94 minimum, 0.990-0.998 median.
 MIN_COSINE, MEDIAN_COSINE, SCENE_COSINE = 0.9, 0.99, 0.97
 
 
