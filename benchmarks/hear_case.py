@@ -5,21 +5,71 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 
 import torch
+import torchaudio
 
-from cola_hear import get_scene_embeddings, get_timestamp_embeddings, load_model
+from cola_hear import FrontEndConfig, get_scene_embeddings, get_timestamp_embeddings, load_model
 
 REPEATS = 3  # timed calls per case; the fastest counts
 WARMUP_SECONDS = 65.0  # longer than one encoder pass of the "shared" mode (hear.chunk_frames = 60 s)
+KINDS = ("scene", "timestamp", "plain front end", "front end")
+
+
+def plain_front_end(config: FrontEndConfig) -> Callable[[torch.Tensor], None]:
+    """The yardstick: torchaudio's log-mel of the COLA recipe on each whole clip (no chunking), as any
+    log-mel model must compute it. Zero padding by half a window at both ends, magnitude, clipped log."""
+    mel = torchaudio.transforms.MelSpectrogram(
+        sample_rate=config.sample_rate, n_fft=config.n_fft, win_length=config.win_length,
+        hop_length=config.hop_length, f_min=config.f_min, f_max=config.f_max, n_mels=config.n_mels,
+        power=1.0, center=True, pad_mode="constant",
+    )  # fmt: skip
+
+    def run(audio: torch.Tensor) -> None:
+        for clip in audio:
+            mel(clip).clamp(config.log_floor, config.log_ceiling).log()
+
+    return run
+
+
+def embedder(kind: str, module: str, weights: str, mode: str, precision: str) -> tuple[Callable, dict]:
+    """The timed function of a case and what it reports about itself."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if module != "cola_hear":
+        hear = importlib.import_module(module)
+        model = hear.load_model(weights)
+        fn = hear.get_scene_embeddings if kind == "scene" else hear.get_timestamp_embeddings
+        return (lambda audio: fn(audio, model)), {"mode": "module", "precision": "fp32", "sample_rate": 16000}
+    model = load_model(weights).with_hear(timestamp_mode=mode, precision=precision)
+    info = {
+        # the path actually taken (``ColaModel.shared_timestamps``)
+        "mode": "shared" if kind == "timestamp" and model.shared_timestamps else "windows",
+        "precision": "bf16" if model.use_bf16() else "fp32",
+        "sample_rate": model.sample_rate,
+    }
+    if kind == "plain front end":
+        return plain_front_end(model.config.frontend), {**info, "mode": "-", "precision": "fp32"}
+    if kind == "front end":
+        return (lambda audio: [model.frontend.long(clip) for clip in audio]), {**info, "mode": "-", "precision": "fp32"}
+    fn = get_scene_embeddings if kind == "scene" else get_timestamp_embeddings
+    return (lambda audio: fn(audio, model)), info
 
 
 def run(
-    kind: str, clips: int, seconds: float, weights: str = "", mode: str = "shared", precision: str = "auto"
+    kind: str,
+    clips: int,
+    seconds: float,
+    weights: str = "",
+    mode: str = "shared",
+    precision: str = "auto",
+    module: str = "cola_hear",
 ) -> dict:
     """Embed ``clips`` x ``seconds`` of noise and time it; returns the figures.
 
@@ -27,22 +77,21 @@ def run(
     leaves out the one-off set-up of kernels for these input shapes, as a long evaluation would;
     then ``REPEATS`` timed calls, of which the fastest counts.
     """
-    model = load_model(weights).with_hear(timestamp_mode=mode, precision=precision)
-    fn = get_scene_embeddings if kind == "scene" else get_timestamp_embeddings
+    fn, info = embedder(kind, module, weights, mode, precision)
+    rate = info.pop("sample_rate")
     generator = torch.Generator().manual_seed(0)
-    audio = 0.1 * torch.randn(clips, int(seconds * model.sample_rate), generator=generator)
-    fn(audio[:1, : int(min(seconds, WARMUP_SECONDS) * model.sample_rate)], model)
-    walls = []
-    for _ in range(REPEATS):  # the fastest of a few calls: a shared host's hiccups only ever add time
-        start = time.perf_counter()
-        fn(audio, model)
-        walls.append(time.perf_counter() - start)
+    audio = 0.1 * torch.randn(clips, int(seconds * rate), generator=generator)
+    with torch.no_grad():
+        fn(audio[:1, : int(min(seconds, WARMUP_SECONDS) * rate)])
+        walls = []
+        for _ in range(REPEATS):  # the fastest of a few calls: a shared host's hiccups only ever add time
+            start = time.perf_counter()
+            fn(audio)
+            walls.append(time.perf_counter() - start)
     wall = min(walls)
     return {
         "kind": kind,
-        # the path actually taken: a stage read-out has no shared-pass path (``ColaModel.shared_timestamps``)
-        "mode": "shared" if kind == "timestamp" and model.shared_timestamps else "windows",
-        "precision": "bf16" if model.use_bf16() else "fp32",
+        **info,
         "audio_s": clips * seconds,
         "wall_s": wall,
         "x_realtime": clips * seconds / wall,

@@ -17,23 +17,27 @@ from benchmarks.table import REPO_ROOT, Row, ratio, verdict
 log = logging.getLogger(__name__)
 
 SECTION = "1 hear"
-SCENE_TARGET = 800.0  # x real time on the 2-core CPU machine (issue 6)
-TIMESTAMP_TARGET = 200.0
-RSS_TARGET_MB = 4096.0  # the 20-minute clip
+# Targets of issue 13, as fractions of the plain front end's rate measured in the same run (2-core CPU)
+SCENE_TARGET = 0.70
+TIMESTAMP_TARGET = 0.50
+FRONT_END_TARGET = 0.90
+RSS_TARGET_MB = 2048.0  # the 20-minute clip
+YARDSTICK = "plain front end"  # the first case: torchaudio's log-mel of the COLA recipe
 
 
 @dataclass(frozen=True)
 class Case:
-    """One ``hear_case`` run; ``name`` identifies it in the table."""
+    """One ``hear_case`` run; ``name`` identifies it in the table. Every rate is compared with the yardstick."""
 
     name: str
-    kind: str  # "scene" | "timestamp"
+    kind: str  # "scene" | "timestamp" | "plain front end" | "front end"
     clips: int
     seconds: float
     mode: str = "shared"
     precision: str = "auto"
-    baseline: str | None = None  # the case this one is compared with (ratio column)
-    target: float | None = None  # x real time to reach
+    module: str = "cola_hear"
+    target: float | None = None  # fraction of the yardstick's rate to reach
+    compare: str | None = None  # another case whose rate is named in the notes (e.g. fp32, windows)
     rss: bool = False  # report the peak RSS too
     rss_target_mb: float | None = None
 
@@ -44,7 +48,8 @@ class Case:
             "seconds": self.seconds,
             "mode": self.mode,
             "precision": self.precision,
-            "weights": weights,
+            "weights": weights if self.module == "cola_hear" else "",
+            "module": self.module,
         }
 
 
@@ -58,70 +63,55 @@ def run_case(case: Case, weights: str, timeout: float = 600.0) -> dict:
 
 
 def cases(settings: Settings) -> list[Case]:
-    """Batch of clips (auto precision vs fp32), the long clip, and shared vs exact windows on one clip."""
+    """The yardstick and the project's front end, scene and timestamp embeddings (auto precision vs fp32),
+    the long clip, shared vs exact windows on one clip, and the log-mel statistics baseline module."""
     s = settings.sizes
     batch = f"{s.clips} x {s.clip_seconds:g} s"
     long = f"1 x {s.long_seconds:g} s"
     short = f"1 x {s.windows_seconds:g} s"
+    stats = "eval.baselines.logmel_stats"
     return [
+        Case(f"{YARDSTICK} (torchaudio, whole clips) {batch}", YARDSTICK, s.clips, s.clip_seconds),
+        Case(f"front end (cola_hear, chunked) {batch}", "front end", s.clips, s.clip_seconds, target=FRONT_END_TARGET),
         Case(f"scene {batch} fp32", "scene", s.clips, s.clip_seconds, precision="fp32"),
-        Case(
-            f"scene {batch}",
-            "scene",
-            s.clips,
-            s.clip_seconds,
-            baseline=f"scene {batch} fp32",
-            target=SCENE_TARGET,
-            rss=True,
-        ),
+        Case(f"scene {batch}", "scene", s.clips, s.clip_seconds, target=SCENE_TARGET, compare=f"scene {batch} fp32",
+             rss=True),
         Case(f"timestamp shared {batch} fp32", "timestamp", s.clips, s.clip_seconds, precision="fp32"),
-        Case(
-            f"timestamp shared {batch}",
-            "timestamp",
-            s.clips,
-            s.clip_seconds,
-            baseline=f"timestamp shared {batch} fp32",
-            target=TIMESTAMP_TARGET,
-            rss=True,
-        ),
+        Case(f"timestamp shared {batch}", "timestamp", s.clips, s.clip_seconds, target=TIMESTAMP_TARGET,
+             compare=f"timestamp shared {batch} fp32", rss=True),
         Case(f"scene {long}", "scene", 1, s.long_seconds, target=SCENE_TARGET, rss=True, rss_target_mb=RSS_TARGET_MB),
-        Case(
-            f"timestamp shared {long}",
-            "timestamp",
-            1,
-            s.long_seconds,
-            target=TIMESTAMP_TARGET,
-            rss=True,
-            rss_target_mb=RSS_TARGET_MB,
-        ),
+        Case(f"timestamp shared {long}", "timestamp", 1, s.long_seconds, target=TIMESTAMP_TARGET, rss=True,
+             rss_target_mb=RSS_TARGET_MB),
         Case(f"timestamp windows {short}", "timestamp", 1, s.windows_seconds, mode="windows"),
-        Case(f"timestamp shared {short}", "timestamp", 1, s.windows_seconds, baseline=f"timestamp windows {short}"),
-    ]
+        Case(f"timestamp shared {short}", "timestamp", 1, s.windows_seconds, compare=f"timestamp windows {short}"),
+        Case(f"log-mel statistics module, scene {batch}", "scene", s.clips, s.clip_seconds, module=stats),
+        Case(f"log-mel statistics module, timestamp {batch}", "timestamp", s.clips, s.clip_seconds, module=stats),
+    ]  # fmt: skip
 
 
 def hear_rows(settings: Settings) -> list[Row]:
-    """Measure every case, then turn the figures into rows with their ratios and targets."""
+    """Measure every case, then turn the figures into rows: ratio to the yardstick, comparisons, targets."""
     all_cases = cases(settings)
     results: dict[str, dict] = {}
     for i, case in enumerate(all_cases, 1):
         log.info("[1 hear] case %d/%d: %s", i, len(all_cases), case.name)
         r = results[case.name] = run_case(case, str(settings.weights))
         log.info("[1 hear]   %.0fx real time, peak RSS %.0f MB (%s)", r["x_realtime"], r["peak_rss_mb"], r["precision"])
+    yardstick = results[all_cases[0].name]["x_realtime"]
     rows = []
     for case in all_cases:
         r = results[case.name]
-        label = case.name if case.precision == "fp32" else f"{case.name} ({r['precision']})"
-        notes = []
-        baseline = results[case.baseline]["x_realtime"] if case.baseline else None
-        if case.baseline:
-            notes.append(f"ratio vs {case.baseline}")
+        label = case.name if case.precision == "fp32" or case.kind not in ("scene", "timestamp") else (
+            f"{case.name} ({r['precision']})")
+        share = ratio(r["x_realtime"], yardstick)
+        notes = [] if case is all_cases[0] else ["ratio vs the plain front end"]
+        if case.compare:
+            notes.append(f"{ratio(r['x_realtime'], results[case.compare]['x_realtime']):.2f}x {case.compare}")
         if case.target:
-            notes.append(verdict(r["x_realtime"], case.target))
-        if case.kind == "timestamp" and r["mode"] != case.mode:
+            notes.append(verdict(share, case.target, "x of the plain front end"))
+        if case.kind == "timestamp" and case.module == "cola_hear" and r["mode"] != case.mode:
             notes.append(f"the weights' read-out has no {case.mode} path: ran {r['mode']}")
-        rows.append(
-            Row(SECTION, label, r["x_realtime"], "x real time", ratio(r["x_realtime"], baseline), "; ".join(notes))
-        )
+        rows.append(Row(SECTION, label, r["x_realtime"], "x real time", share, "; ".join(notes)))
     for case in all_cases:
         if case.rss:
             r = results[case.name]

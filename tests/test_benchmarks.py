@@ -59,3 +59,21 @@ def test_quick_benchmark_writes_every_figure_of_its_sections(tmp_path, capsys):
     assert "| 2 pretrain | seed article model step, batch 8, fp32 |" in markdown
     printed = capsys.readouterr().out
     assert "2 pretrain" in printed and "3 loading" in printed and "4 gpu" in printed
+
+
+def test_hear_cases_measure_the_yardstick_the_front_end_and_any_module():
+    from benchmarks.hear_case import run
+    from benchmarks.hear_speed import YARDSTICK, cases
+    from benchmarks.settings import QUICK, Settings
+
+    for kind, module in ((YARDSTICK, "cola_hear"), ("front end", "cola_hear"), ("timestamp", "cola_hear"),
+                         ("scene", "eval.baselines.logmel_stats")):  # fmt: skip
+        figures = run(kind, clips=1, seconds=2.0, module=module)
+        assert figures["kind"] == kind and figures["x_realtime"] > 0 and figures["peak_rss_mb"] > 0
+    assert figures["mode"] == "module"
+    settings = Settings(QUICK, True, None, None, None, None, None)
+    listed = cases(settings)
+    assert listed[0].kind == YARDSTICK and listed[0].target is None
+    assert {c.kind for c in listed if c.target} == {"front end", "scene", "timestamp"}
+    assert {c.module for c in listed} == {"cola_hear", "eval.baselines.logmel_stats"}
+    assert all(c.compare in {other.name for other in listed} for c in listed if c.compare)
