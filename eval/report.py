@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +107,36 @@ class ReportConfig:
     )
     pretrain_logs: str = "pretrain/*.csv"  # glob under results_dir; columns step, loss, acc (or accuracy)
     extra_text: dict[str, str] = field(default_factory=dict)
+
+
+# Since this commit, timestamp embeddings of cola_hear stage read-outs pool shared full-length passes instead of
+# one encoder pass per window (README, Performance); event-task rows from before it are marked in the tables.
+SHARED_STAGE_PATH_COMMIT = "fd35d945e76f429b36581f6baffa3ff5f3fe989f"
+
+
+def contains_commit(commit: str, ancestor: str = SHARED_STAGE_PATH_COMMIT) -> bool | None:
+    """Whether ``commit`` (a row's, possibly ``+dirty``) descends from ``ancestor``; None when git cannot tell."""
+    try:
+        result = subprocess.run(["git", "merge-base", "--is-ancestor", ancestor, commit.split("+")[0]],
+                                capture_output=True, timeout=30, cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {0: True, 1: False}.get(result.returncode)
+
+
+def event_path_note(rows: pd.DataFrame, models: list[str]) -> list[str]:
+    """A note naming the cola_hear models among ``models`` whose event-task rows predate the shared stage path."""
+    if rows.empty:
+        return []
+    events = rows[rows["metric"].astype(str).str.startswith("event_") & (rows["module"] == "cola_hear")
+                  & rows["model"].isin(models)]
+    older = sorted({r.model for r in events.itertuples() if contains_commit(str(r.commit)) is False})
+    if not older:
+        return []
+    return ["", f"Event-task cells of {', '.join(f'`{m}`' for m in older)} were measured before commit "
+            f"{SHARED_STAGE_PATH_COMMIT[:7]}: for a stage read-out they come from one encoder pass per timestamp "
+            "window (now: windows pooled from shared passes; README, Performance). Final-layer read-outs are "
+            "computed as before."]
 
 
 def is_percent(metric: str) -> bool:
@@ -494,6 +525,7 @@ def generate_report(config: ReportConfig | None = None) -> Path:
             continue
         models = model_order(summary, config)
         md.append(results_table(summary, models))
+        md += event_path_note(load_rows(out_dir, protocol), models)
         png = plot_tasks(summary, models, out_dir / f"{protocol}.png", title)
         md += ["", f"![{title}]({png.name})", ""]
         main = config.main_model if config.main_model in models else None
