@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from cola_hear.atomic import atomic_write_text
-from cola_hear.model import bf16_supported
+from cola_hear.precision import bf16_supported
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOT_MEASURED_NO_GPU = "not measured (no GPU)"

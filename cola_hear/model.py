@@ -13,6 +13,7 @@ from torch import nn
 from cola_hear.config import ModelConfig, readout_stage
 from cola_hear.encoder import AudioEncoder
 from cola_hear.frontend import LogMelFrontEnd, normalize_windows
+from cola_hear.precision import autocast, use_bf16
 
 CPU_CHUNK_WINDOWS = 32  # windows per encoder pass on the CPU: activations stay cache-sized (3.5x faster than 256)
 CPU_CHUNK_FRAMES = 1024  # log-mel frames per shared pass of a stage-only read-out on the CPU, for the same reason
@@ -68,19 +69,11 @@ class ColaModel(nn.Module):
 
     def use_bf16(self) -> bool:
         """Whether inference runs under bf16 autocast (``hear.precision``, and device support)."""
-        mode = self.config.hear.precision
-        if mode == "fp32":
-            return False
-        supported = bf16_supported(self.device)
-        if mode == "bf16" and not supported:
-            raise ValueError(f"precision='bf16' but {self.device.type} has no bf16 support here")
-        return supported
+        return use_bf16(self.config.hear.precision, self.device, "precision", auto_on_cpu=True)
 
     def inference_context(self) -> contextlib.AbstractContextManager:
         """``torch.autocast`` to bf16 where enabled, else a no-op context."""
-        if self.use_bf16():
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return autocast(self.device, self.use_bf16())
 
     def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
         """Encode ``(n, frames, n_mels)`` log-mel windows into ``(n, D)`` embeddings."""
@@ -285,10 +278,3 @@ class ColaModel(nn.Module):
         if columns:
             features["final"] = (torch.cat(columns, dim=2), None)
         return features
-
-
-def bf16_supported(device: torch.device) -> bool:
-    """Whether ``device`` runs bfloat16 kernels natively (CUDA's check; oneDNN's AVX512-BF16/AMX check on CPU)."""
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 import numpy as np
 import torch
 from torch import nn
 
-from cola_hear import ColaModel
-from cola_hear.model import bf16_supported
+from cola_hear import ColaModel, precision
+from cola_hear.precision import autocast
 from pretrain.augment import apply_masks, apply_spectral, apply_zoom
 from pretrain.config import OptimConfig, PretrainConfig
 from pretrain.objectives import build_objective
@@ -65,21 +64,8 @@ def make_optimizer(module: nn.Module, config: OptimConfig) -> torch.optim.Optimi
 
 
 def use_bf16(amp: str, device: torch.device) -> bool:
-    """Whether to autocast to bfloat16: ``auto`` on CUDA only, ``bf16`` anywhere it is supported."""
-    if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return False
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        if amp == "bf16":
-            raise ValueError(f"train.amp='bf16' but {torch.cuda.get_device_name(device)} does not support bfloat16")
-        log.warning("this GPU does not support bfloat16; training in float32")
-        return False
-    if device.type == "cpu" and not bf16_supported(device):
-        raise ValueError("train.amp='bf16' on the CPU needs native bf16 (AVX512-BF16 or AMX); this CPU has none")
-    return True
-
-
-def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+    """Whether to autocast to bfloat16 (``cola_hear.precision``): ``auto`` on CUDA only, ``bf16`` wherever supported."""
+    return precision.use_bf16(amp, device, "train.amp", auto_on_cpu=False)
 
 
 def train_step(
