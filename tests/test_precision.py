@@ -23,11 +23,11 @@ def test_auto_uses_cpu_bf16_for_inference_only(monkeypatch, native):
 
 def test_bf16_where_unsupported_is_refused_with_the_setting_named(monkeypatch):
     monkeypatch.setattr(precision, "bf16_supported", lambda device: False)
-    with pytest.raises(ValueError, match="train.amp='bf16'"):
+    with pytest.raises(ValueError, match=r"train\.amp='bf16'"):
         training_bf16("bf16", CPU)
     monkeypatch.setattr(precision, "bf16_supported", lambda device: True)
     assert training_bf16("bf16", CPU) is True
-    with pytest.raises(ValueError, match="must be 'fp32', 'bf16' or 'auto'"):
+    with pytest.raises(ValueError, match=r"must be 'fp32', 'bf16' or 'auto'"):
         precision.use_bf16("half", CPU, "precision", auto_on_cpu=True)
 
 
