@@ -1,11 +1,13 @@
-"""Where a result came from: the git state of the checkout.
+"""Where a result came from: the git state of the checkout and the checksum of a file's bytes.
 
 The one place that asks git which commit produced a result row, a benchmark table or a set of
-pretrained weights. Imports nothing from ``pretrain``, ``eval`` or ``benchmarks``.
+pretrained weights, and the one SHA-256 of a file's bytes (cached embeddings, source archives,
+audio files, shipped weights). Imports nothing from ``pretrain``, ``eval`` or ``benchmarks``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from collections.abc import Sequence
@@ -37,6 +39,19 @@ def git_commit(
     except (OSError, subprocess.SubprocessError):
         return None
     return (head + ("+dirty" if dirty else "")) if head else None
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 (hex) of the file's bytes, read ``chunk`` bytes at a time.
+
+    Not the identity of a weights file in result rows: that is ``cola_hear.weights.weights_sha256``,
+    which canonicalises the safetensors header first.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _git(cmd: list[str]) -> str:

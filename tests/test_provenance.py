@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from cola_hear.provenance import git_commit
+from cola_hear.provenance import file_sha256, git_commit
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -64,3 +65,11 @@ def test_default_is_this_checkout() -> None:
     if not (root / ".git").exists():
         pytest.skip("not a git checkout")
     assert git_commit() == git_commit(root)
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 10_001])
+def test_file_sha256_is_the_sha256_of_the_bytes(tmp_path: Path, size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    assert file_sha256(path) == file_sha256(str(path), chunk=7) == hashlib.sha256(data).hexdigest()
