@@ -6,7 +6,6 @@ import csv
 import io
 import os
 import platform
-import subprocess
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch
 
 from cola_hear.atomic import atomic_write_text
 from cola_hear.precision import bf16_supported
+from cola_hear.provenance import git_commit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOT_MEASURED_NO_GPU = "not measured (no GPU)"
@@ -47,25 +47,6 @@ def cpu_bf16() -> bool:
     return bf16_supported(torch.device("cpu"))
 
 
-def git_commit() -> str:
-    """``HEAD`` of the checkout, with ``+dirty`` when tracked files differ from it."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    commit = head.stdout.strip() or "unknown"
-    return commit + ("+dirty" if dirty.stdout.strip() else "")
-
-
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
@@ -85,7 +66,7 @@ def machine_rows(stage: str) -> list[Row]:
         Row("machine", "GPU", gpu),
         Row("machine", "torch version", torch.__version__),
         Row("machine", "python version", platform.python_version()),
-        Row("machine", "commit", git_commit()),
+        Row("machine", "commit", git_commit(REPO_ROOT, abbrev=12) or "unknown"),
         load,
     ]
 

@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from cola_hear.atomic import atomic_write
 from cola_hear.config import ModelConfig
 from cola_hear.model import ColaModel
+from cola_hear.provenance import file_sha256
 
 METADATA_KEY = "cola_hear"  # one key: safetensors stores metadata in a hash map of random order
 FORMAT = "cola-hear-weights-v1"
@@ -136,13 +137,5 @@ def weights_sha256(path: str | Path) -> str:
             return file_sha256(path)
         h = hashlib.sha256(b"safetensors-canonical\0" + json.dumps(parsed, sort_keys=True).encode())
         while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()

@@ -23,7 +23,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import logging
@@ -39,6 +38,7 @@ from tqdm.auto import tqdm
 
 from cola_hear.atomic import atomic_write
 from cola_hear.audio_io import AUDIO_EXTENSIONS, AudioError, audio_info, load_audio
+from cola_hear.provenance import file_sha256
 from eval.modules import HearModel
 
 log = logging.getLogger(__name__)
@@ -160,14 +160,6 @@ def collect_audio_files(inputs: list[Path], file_lists: list[Path] | None = None
     return files
 
 
-def content_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 # --------------------------------------------------------------------------- embedding
 
 
@@ -203,7 +195,7 @@ def embed_files(model: HearModel, files: list[AudioFile], output: str | Path, co
     todo: list[tuple[AudioFile, str, float]] = []  # file, sha256, duration from its header
     for f in files:
         try:
-            sha = content_sha256(f.path)
+            sha = file_sha256(f.path)
         except OSError as exc:
             skipped[f.name] = f"cannot read: {exc.strerror or exc}"
             continue

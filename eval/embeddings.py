@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 from collections import defaultdict
@@ -22,8 +21,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from cola_hear.atomic import atomic_replace_dir
 from cola_hear.audio_io import load_audio
-from cola_hear.weights import file_sha256
+from cola_hear.provenance import file_sha256
 from eval.modules import HearModel
 from eval.tasks import Task
 
@@ -116,9 +116,7 @@ class EmbeddingCache:
                 files[split] = {"file": path.name, "sha256": file_sha256(path), "n_files": len(emb.filenames)}
             manifest = {"key": asdict(key), "splits": files}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-            if entry.exists():
-                shutil.rmtree(entry)
-            os.replace(tmp, entry)
+            atomic_replace_dir(tmp, entry)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -13,7 +13,6 @@ import fcntl
 import io
 import os
 import shlex
-import subprocess
 import sys
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -21,9 +20,13 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from cola_hear.atomic import atomic_write_text
+from cola_hear.provenance import git_commit
 
 PROTOCOLS = ("linear_probe", "hear", "finetune")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# A row's ``commit`` is HEAD with ``+dirty`` only when tracked files under these folders differ from it: they hold
+# the code that computes a score. Edits elsewhere (docs, results/, benchmarks/, pretrain/) leave rows clean.
+ROW_CODE_PATHS = ("eval", "cola_hear")
 # Default output folders: relative, so under the working directory, never the install folder.
 DEFAULT_RESULTS_DIR = Path("results")
 DEFAULT_CACHE_DIR = Path("runs/eval/cache")  # embeddings of the linear probe
@@ -109,24 +112,10 @@ def read_rows(path: str | Path) -> list[ResultRow]:
 
 
 def run_context() -> dict[str, str]:
-    """``commit``, ``command`` and ``date`` of the current run."""
+    """``commit`` (see ``ROW_CODE_PATHS``), ``command`` and ``date`` of the current run."""
     date = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    return {"commit": git_commit(), "command": current_command(), "date": date}
-
-
-def git_commit() -> str:
-    """HEAD commit of the repository (with ``+dirty`` when tracked files under eval/ or cola_hear/ changed)."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no", "--", "eval", "cola_hear"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
+    commit = git_commit(REPO_ROOT, paths=ROW_CODE_PATHS) or "unknown"
+    return {"commit": commit, "command": current_command(), "date": date}
 
 
 def current_command() -> str:

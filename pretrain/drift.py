@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from cola_hear.atomic import atomic_write
 
 REFERENCE_FILE = "init_encoder.safetensors"
 
@@ -57,10 +58,8 @@ class DriftMeter:
         return cls(load_file(str(path)))
 
     def save(self, path: str | os.PathLike) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(path).with_name(Path(path).name + ".tmp")
-        save_file({k: v.contiguous() for k, v in self.reference.items()}, str(tmp))
-        os.replace(tmp, path)
+        tensors = {k: v.contiguous() for k, v in self.reference.items()}
+        atomic_write(path, lambda tmp: save_file(tensors, tmp))
 
     @torch.no_grad()
     def __call__(self, encoder: nn.Module) -> dict[str, float]:

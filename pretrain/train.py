@@ -23,7 +23,6 @@ import logging
 import math
 import shlex
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -37,6 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from cola_hear.atomic import atomic_write_text
+from cola_hear.provenance import git_commit
 from cola_hear.weights import load_weights, weights_sha256
 from pretrain.checkpoint import CheckpointError, export_weights, latest_checkpoint, list_checkpoints, save_checkpoint
 from pretrain.config import ConfigError, PretrainConfig, dump_toml
@@ -151,7 +151,7 @@ class _Trainer:
         self.elapsed_before = 0.0
         self.started: float | None = None  # monotonic time the loop started
         self.stop_requested = False
-        self.git_commit = _git_commit()
+        self.git_commit = git_commit()  # HEAD, +dirty when a tracked file differs
         self.init_from: dict[str, Any] | None = None  # provenance of train.init_weights, when used
         self.drift: DriftMeter | None = None  # distance of the encoder from its starting weights
         self.encoder: torch.nn.Module | None = None  # the encoder being trained (unwrapped)
@@ -552,18 +552,3 @@ def _budget_text(config: PretrainConfig) -> str:
     if config.train.max_minutes is not None:
         parts.append(f"{config.train.max_minutes:g} min")
     return " or ".join(parts)
-
-
-def _git_commit() -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None

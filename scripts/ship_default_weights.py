@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import json
 import sys
@@ -24,6 +23,7 @@ import torch
 
 from cola_hear.atomic import atomic_write_text
 from cola_hear.hear import default_weights_path
+from cola_hear.provenance import file_sha256
 from cola_hear.weights import load_weights, read_config, save_weights
 from pretrain.checkpoint import checkpoint_path, export_weights, latest_checkpoint, load_checkpoint
 from pretrain.pool import pool_identity
@@ -86,7 +86,7 @@ def _publish(out: Path, source: str, log_path: Path, results: Path) -> None:
     size = out.stat().st_size
     if size > MAX_BYTES:
         raise SystemExit(f"{out} is {size / 1e6:.1f} MB, over the {MAX_BYTES / 1e6:.0f} MB limit for shipped weights")
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    digest = file_sha256(out)
     config = read_config(out)
     text = _markdown(config.provenance, config.hear.readout, source, out, size, digest, log_path)
     atomic_write_text(results / "default_weights.md", text)

@@ -1,6 +1,12 @@
-"""Result CSVs and the generated results/README.md on fixture rows with known numbers."""
+"""Result CSVs and the generated results/README.md on fixture rows with known numbers.
+
+The report's sentences are checked for what they state (models, tasks, numbers in order, verdicts),
+not for their wording; tables are checked cell by cell.
+"""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -27,6 +33,59 @@ def _probe_rows():
         for model, values in by_model.items():
             rows += [_row("linear_probe", task, model, s, v, metric) for s, v in enumerate(values)]
     return rows
+
+
+NUMBER = re.compile(r"(?<![\w.])[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+VERDICT_FORMS = {  # verdict word -> the forms a sentence may use for it
+    "wins": ("wins", "win", "won"), "loses": ("loses", "lose", "lost"), "ties": ("ties", "tie", "tied"),
+    "ahead": ("ahead",), "behind": ("behind",), "equal": ("equal",), "inconclusive": ("inconclusive",),
+    "same direction": ("same direction",), "opposite": ("opposite",),
+    "does not beat": ("does not beat", "doesn't beat"), "beats": ("beats", "beat"),
+}
+VERDICT_OF = {form: verdict for verdict, forms in VERDICT_FORMS.items() for form in forms}
+VERDICT = re.compile(r"\b(" + "|".join(sorted(map(re.escape, VERDICT_OF), key=len, reverse=True)) + r")\b")
+
+
+def _section(text: str, heading: str) -> str:
+    """The text under ``## heading``, up to the next heading."""
+    return text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _bullet(text: str, *needles: str) -> str:
+    """The one bullet line (``- ...``) of ``text`` that holds every needle (model names, a protocol's title)."""
+    found = [line for line in text.splitlines() if line.startswith("- ") and all(n in line for n in needles)]
+    assert len(found) == 1, f"{len(found)} bullet lines hold {needles}: {found}"
+    return found[0]
+
+
+def _cells(text: str, *needles: str) -> list[str]:
+    """The cells of the one table row of ``text`` that holds every needle."""
+    found = [line for line in text.splitlines() if line.startswith("|") and all(n in line for n in needles)]
+    assert len(found) == 1, f"{len(found)} table rows hold {needles}: {found}"
+    return [cell.strip() for cell in found[0].strip().strip("|").split("|")]
+
+
+def _facts(sentence: str) -> dict[str, list[str]]:
+    """What a sentence states, whatever its wording: the models it names (in backticks), the tasks, the numbers
+    (in order, signs kept) and the verdict words, with the bold (overall) verdict also on its own."""
+    plain = re.sub(r"`[^`]*`", " ", sentence)
+    return {
+        "models": re.findall(r"`([^`]+)`", sentence),
+        "tasks": re.findall(r"\btask-\w+", plain),
+        "numbers": NUMBER.findall(plain),
+        "verdicts": [VERDICT_OF[v] for v in VERDICT.findall(plain)],
+        "bold": [VERDICT_OF[v] for bold in re.findall(r"\*\*(.+?)\*\*", sentence) for v in VERDICT.findall(bold)],
+    }
+
+
+def test_facts_of_a_sentence_ignore_its_wording():
+    worded = "- `a` vs `b`: wins on 2 task(s) (task-a, task-x), 1,000 steps, 77.5 vs 81.5 (-4.0, x100): **`a` ties**."
+    reworded = "- `a` against `b`: won 2 (task-a and task-x) after 1,000 steps; x100 77.5 to 81.5, -4.0 → **tied**"
+    expected = {"models": ["a", "b", "a"], "tasks": ["task-a", "task-x"],
+                "numbers": ["2", "1,000", "77.5", "81.5", "-4.0"], "verdicts": ["wins", "ties"], "bold": ["ties"]}
+    assert _facts(worded) == expected
+    assert _facts(reworded) == {**expected, "models": ["a", "b"]}
+    assert _facts(worded.replace("81.5", "81.6")) != expected and _facts(worded.replace("ties", "wins")) != expected
 
 
 @pytest.fixture
@@ -65,20 +124,31 @@ def test_text_states_wins_and_losses_from_the_numbers(results_dir):
     assert [(a.better, a.worse) for a in DEFAULT_ABLATIONS[:2]] == [("cola-bilinear", "cola-cosine"),
                                                                       ("cola-bilinear", "triplet")]
     text = generate_report(ReportConfig(results_dir=results_dir, ablations=ABLATIONS)).read_text()
-    assert ("- Linear probe (COLA protocol): `cola` suite average 77.5 ± 2.5 over 2 tasks; vs `random-init` +21.5 "
-            "(spread 2.7, 2 tasks): wins; vs `logmel-stats` -4.0 (spread 2.7, 2 tasks): loses; vs `cola-cosine` +5.0 "
-            "(spread 5.0, 1 tasks): ties within the spread.") in text
-    assert ("- `cola` vs `random-init`: wins on 2 task(s) (task-a, task-b), loses on 0, ties within the seed spread "
-            "on 0. Suite average over 2 common task(s): 77.5 vs 56.0 (+21.5 points, spread 2.7): "
-            "**`cola` wins**.") in text
-    assert ("- `cola` vs `logmel-stats`: wins on 0 task(s), loses on 1 (task-a), ties within the seed spread on 1 "
-            "(task-b). Suite average over 2 common task(s): 77.5 vs 81.5 (-4.0 points, spread 2.7): "
-            "**`cola` loses**.") in text
-    assert ("| `cola` vs `cola-cosine` (bilinear vs cosine similarity) | linear_probe | +7.0 | +5.0 ± 5.0 (1 tasks) "
-            "| inconclusive (within the spread) |") in text
-    assert "| `cola` vs `triplet` (COLA vs triplet loss) | linear_probe | +20.0 | not run |" in text
-    assert ("| `cola` vs `scratch` (fine-tuning: COLA-pretrained vs from scratch) | finetune | +1.2 | +4.0 ± 1.4 "
-            "(1 tasks) | same direction as the paper |") in text
+    # summary: the suite average (mean, spread, tasks), then per baseline: difference, spread, tasks, verdict
+    assert _facts(_bullet(_section(text, "Summary"), "Linear probe")) == {
+        "models": ["cola", "random-init", "logmel-stats", "cola-cosine"], "tasks": [],
+        "numbers": ["77.5", "2.5", "2", "+21.5", "2.7", "2", "-4.0", "2.7", "2", "+5.0", "5.0", "1"],
+        "verdicts": ["wins", "loses", "ties"], "bold": []}
+    # per comparison: tasks won, lost, tied (and which), then both suite averages, difference, spread, verdict
+    probe = _section(text, "Linear probe (COLA protocol)")
+    assert _facts(_bullet(probe, "`cola`", "`random-init`")) == {
+        "models": ["cola", "random-init", "cola"], "tasks": ["task-a", "task-b"],
+        "numbers": ["2", "0", "0", "2", "77.5", "56.0", "+21.5", "2.7"],
+        "verdicts": ["wins", "loses", "ties", "wins"], "bold": ["wins"]}
+    assert _facts(_bullet(probe, "`cola`", "`logmel-stats`")) == {
+        "models": ["cola", "logmel-stats", "cola"], "tasks": ["task-a", "task-b"],
+        "numbers": ["0", "1", "1", "2", "77.5", "81.5", "-4.0", "2.7"],
+        "verdicts": ["wins", "loses", "ties", "loses"], "bold": ["loses"]}
+    # ablations: protocol, the paper's points, measured difference ± spread (tasks), verdict against the paper
+    ablations = _section(text, "Ablations against the paper's claims")
+    cosine = _cells(ablations, "`cola`", "`cola-cosine`")
+    assert cosine[1:3] == ["linear_probe", "+7.0"] and _facts(cosine[3])["numbers"] == ["+5.0", "5.0", "1"]
+    assert _facts(cosine[4])["verdicts"] == ["inconclusive"]
+    triplet = _cells(ablations, "`cola`", "`triplet`")
+    assert triplet[1:4] == ["linear_probe", "+20.0", "not run"] and _facts(triplet[4])["verdicts"] == []
+    scratch = _cells(ablations, "`cola`", "`scratch`")
+    assert scratch[1:3] == ["finetune", "+1.2"] and _facts(scratch[3])["numbers"] == ["+4.0", "1.4", "1"]
+    assert _facts(scratch[4])["verdicts"] == ["same direction"]
 
 
 def test_checkpoints_of_a_run_form_a_curve_not_columns(results_dir):
@@ -134,11 +204,14 @@ def test_model_selection_table_averages_the_recorded_validation_scores(tmp_path)
 def test_one_run_a_side_reports_ahead_or_behind_not_a_win(results_dir):
     append_rows([_row("hear", "task-b", "logmel-stats", 42, 0.4, "mAP")], results_dir)
     text = generate_report(ReportConfig(results_dir=results_dir)).read_text()
-    assert ("- HEAR protocol (heareval shallow MLP): `cola` suite average 50.0 over 1 tasks; vs `logmel-stats` "
-            "+10.0 (1 tasks): ahead, one run each (no spread).") in text
-    assert ("- `cola` vs `logmel-stats`: ahead on 1 task(s) (task-b), behind on 0, equal on 0 (one run a task: "
-            "no seed spread). Suite average over 1 common task(s): 50.0 vs 40.0 (+10.0 points): "
-            "**`cola` ahead, one run each (no spread)**.") in text
+    # one run a side: no spread among the numbers, "ahead" / "behind" / "equal" instead of wins and losses
+    assert _facts(_bullet(_section(text, "Summary"), "HEAR protocol")) == {
+        "models": ["cola", "logmel-stats"], "tasks": [], "numbers": ["50.0", "1", "+10.0", "1"],
+        "verdicts": ["ahead"], "bold": []}
+    assert _facts(_bullet(_section(text, "HEAR protocol (heareval shallow MLP)"), "`cola`", "`logmel-stats`")) == {
+        "models": ["cola", "logmel-stats", "cola"], "tasks": ["task-b"],
+        "numbers": ["1", "0", "0", "1", "50.0", "40.0", "+10.0"],
+        "verdicts": ["ahead", "behind", "equal", "ahead"], "bold": ["ahead"]}
 
 
 def test_models_table_lists_the_weights_of_the_rows_in_the_tables(tmp_path):
@@ -157,19 +230,26 @@ def test_transfer_section_compares_each_pool_with_every_random_init(tmp_path):
             for model, value in scores.items() for task in ("task-a", "task-b") for seed in range(3)]
     append_rows(rows, tmp_path)
     text = generate_report(ReportConfig(results_dir=tmp_path)).read_text()
-    section = text.split("## In-domain vs out-of-domain pretraining")[1].split("##")[0]
-    insuite = next(line for line in section.splitlines() if "`insuite`" in line)
+    section = _section(text, "In-domain vs out-of-domain pretraining")
+    insuite = _cells(section, "`insuite`")
     # 71 vs 61: +10.0 with spread sqrt(2) * 1.0 / sqrt(2) = 1.0
-    assert "| 71.0 ± 0.7 | +10.0 ± 1.0 (wins) | +12.0 ± 1.0 (wins) | – | – | 2 random init(s) not run |" in insuite
+    assert insuite[2:7] == ["71.0 ± 0.7", "+10.0 ± 1.0 (wins)", "+12.0 ± 1.0 (wins)", "–", "–"]
+    assert _facts(insuite[7]) == {"models": [], "tasks": [], "numbers": ["2"], "verdicts": [], "bold": []}
     append_rows([_row("linear_probe", t, m, s, 0.625) for m in (RANDOM_STAGE0[2], "random-init-stage0-bn")
                  for t in ("task-a", "task-b") for s in range(3)], tmp_path)
     text = generate_report(ReportConfig(results_dir=tmp_path)).read_text()
-    section = text.split("## In-domain vs out-of-domain pretraining")[1].split("##")[0]
-    assert "**beats every random init by more than the spread**" in next(
-        line for line in section.splitlines() if "`insuite`" in line)
-    disjoint = next(line for line in section.splitlines() if "`disjoint-cosine-stage0`" in line)
-    assert "+2.0 ± 1.0 (wins)" in disjoint and "(ties within the spread)" in disjoint
-    assert disjoint.endswith("| does not beat every random init by more than the spread |")
-    assert ("- Pretrained on packages no suite task uses (out-of-domain, `cola-suite pool`), 1,000 steps: "
-            "`disjoint-cosine-stage0` 63.0") in text
-    assert "| `disjoint` | not run |" in section  # the longer run has no rows here
+    section = _section(text, "In-domain vs out-of-domain pretraining")
+    assert _facts(_cells(section, "`insuite`")[-1])["bold"] == ["beats"]
+    disjoint = _cells(section, "`disjoint-cosine-stage0`")
+    assert [(_facts(c)["numbers"], _facts(c)["verdicts"]) for c in disjoint[2:7]] == [
+        (["63.0", "0.7"], []), (["+2.0", "1.0"], ["wins"]), (["+4.0", "1.0"], ["wins"]),
+        (["+0.5", "0.7"], ["ties"]), (["+0.5", "0.7"], ["ties"])]
+    assert _facts(disjoint[7])["verdicts"] == ["does not beat"]
+    # one sentence per pool: pool (with its steps), model, suite average ± spread, tasks, verdict
+    assert _facts(_bullet(text, "`insuite`")) == {
+        "models": ["cola-suite pool --domain suite", "insuite"], "tasks": [], "numbers": ["1,000", "71.0", "0.7", "2"],
+        "verdicts": ["beats"], "bold": ["beats"]}
+    assert _facts(_bullet(text, "`disjoint-cosine-stage0`")) == {
+        "models": ["cola-suite pool", "disjoint-cosine-stage0"], "tasks": [], "numbers": ["1,000", "63.0", "0.7", "2"],
+        "verdicts": ["does not beat"], "bold": []}
+    assert _cells(section, "`disjoint`")[2] == "not run"  # the longer run has no rows here

@@ -19,6 +19,7 @@ import pytest
 import torch
 from audio_fixtures import write_tone_folder
 from broken_audio import write_broken_audio
+from hear_validator import run_hear_validator
 from safetensors.torch import load_file
 
 from cola_hear import get_scene_embeddings, get_timestamp_embeddings, load_model
@@ -96,14 +97,7 @@ def test_exported_weights_load_with_hear_api_and_carry_provenance(trained):
 
 
 def test_hear_validator_accepts_exported_weights(trained):
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "hear-validator"), "cola_hear", "--model", str(trained.weights)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Looks good!" in result.stdout
+    run_hear_validator("cola_hear", trained.weights)
 
 
 def test_cli_export_writes_fp16_weights(trained, tmp_path):

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from cola_hear.atomic import atomic_replace_dir
 from eval.suite.splits import SPLITS
 
 log = logging.getLogger(__name__)
@@ -213,12 +214,7 @@ class TaskWriter:
         (self.staging / "manifest.json").write_text(dumps(self._manifest(vocab, extra)))
         (self.staging / "task_metadata.json").write_text(dumps(self.spec.metadata(self.mode)))
         self.tasks_dir.mkdir(parents=True, exist_ok=True)
-        old = self.staging_root / (self.final.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.final.exists():
-            os.replace(self.final, old)
-        os.replace(self.staging, self.final)
-        shutil.rmtree(old, ignore_errors=True)
+        atomic_replace_dir(self.staging, self.final, old=self.staging_root / (self.final.name + ".old"))
         log.info("%s: wrote %d clips to %s", self.spec.name, len(self.entries), self.final)
         return self.final
 

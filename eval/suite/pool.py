@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 import time
 from collections import Counter, defaultdict
@@ -24,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cola_hear.atomic import atomic_replace_dir
 from eval.suite.build import torch_threads
 from eval.suite.hear_format import SAMPLE_RATE, dumps
 from eval.suite.sources import SOURCES, TOOL_LICENCES, SourceCache
@@ -75,12 +75,7 @@ def build_pool(
                 records, used = suite_pool_records(BuildContext(cache, seed=seed, jobs=jobs), staging, excluded)
         manifest = _manifest(domain, records, cache, seed, excluded, used)
         (staging / "manifest.json").write_text(dumps(manifest))
-        old = out.with_name(out.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if out.exists():
-            os.replace(out, old)
-        os.replace(staging, out)
-        shutil.rmtree(old, ignore_errors=True)
+        atomic_replace_dir(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info(

@@ -11,13 +11,13 @@ takes part. Symbolic links, byte-identical copies and a recording shipped in two
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from cola_hear.audio_io import AUDIO_EXTENSIONS
+from cola_hear.provenance import file_sha256
 from eval.suite.pool_files import PoolFile, convert_files
 from eval.suite.sources import SOURCES, SourceCache, is_reserved
 from eval.suite.tasks import suite_packages
@@ -104,7 +104,7 @@ def _package_files(roots: dict[str, Path]) -> list[tuple[PoolFile, Path]]:
         for path in sorted((root / folder).rglob("*")):
             if path.suffix.lower() not in AUDIO_EXTENSIONS or path.is_symlink() or not path.is_file():
                 continue
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            digest = file_sha256(path)
             if digest in seen:
                 continue
             seen.add(digest)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -26,6 +25,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from cola_hear.provenance import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -447,15 +448,13 @@ class SourceCache:
 
     @staticmethod
     def _sha256(path: Path) -> str:
+        """``file_sha256`` of an archive, kept in a ``<archive>.sha256`` file beside it while that is newer."""
         side = path.with_name(path.name + ".sha256")
         if side.exists() and side.stat().st_mtime_ns >= path.stat().st_mtime_ns:
             return side.read_text().strip()
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        side.write_text(digest.hexdigest())
-        return digest.hexdigest()
+        digest = file_sha256(path)
+        side.write_text(digest)
+        return digest
 
     @staticmethod
     def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:

@@ -8,7 +8,6 @@ suite, and the pool reads the plans to leave out the suite's valid/test recordin
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from cola_hear.provenance import file_sha256
 from eval.suite.hear_format import TaskSpec
 from eval.suite.sources import SourceCache
 from eval.suite.splits import SPLITS, rng_for
@@ -113,7 +113,7 @@ def recording_id(package: str, root: Path, path: Path) -> str:
 @cache
 def content_id(path: Path) -> str:
     """Identifier of a file's bytes: packages ship some recordings under several names."""
-    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return "sha256:" + file_sha256(path)
 
 
 def source_ids(package: str, root: Path, path: Path) -> tuple[str, str]:

@@ -1,0 +1,58 @@
+"""Where a result came from: the git state of the checkout and the checksum of a file's bytes.
+
+The one place that asks git which commit produced a result row, a benchmark table or a set of
+pretrained weights, and the one SHA-256 of a file's bytes (cached embeddings, source archives,
+audio files, shipped weights). Imports nothing from ``pretrain``, ``eval`` or ``benchmarks``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout that holds this package
+GIT_TIMEOUT_S = 30
+
+
+def git_commit(
+    repo: str | os.PathLike | None = None, paths: Sequence[str] | None = None, abbrev: int | None = None
+) -> str | None:
+    """HEAD of the git checkout at ``repo`` (default: the one holding ``cola_hear``), ``+dirty`` when it is dirty.
+
+    *Dirty* has one meaning: a tracked file differs from HEAD, staged or not (what
+    ``git status --porcelain --untracked-files=no`` lists); untracked files never count.
+    ``paths`` (relative to ``repo``) limits that check to changes under those paths.
+    ``abbrev`` shortens the hash to that many hex digits (git may print more to stay unique).
+    ``None`` outside a git checkout, without git, or when git fails.
+    """
+    root = str(REPO_ROOT if repo is None else repo)
+    head_cmd = ["git", "-C", root, "rev-parse", *([f"--short={abbrev}"] if abbrev else []), "HEAD"]
+    status_cmd = ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"]
+    if paths:
+        status_cmd += ["--", *paths]
+    try:
+        head = _git(head_cmd)
+        dirty = _git(status_cmd)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) if head else None
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 (hex) of the file's bytes, read ``chunk`` bytes at a time.
+
+    Not the identity of a weights file in result rows: that is ``cola_hear.weights.weights_sha256``,
+    which canonicalises the safetensors header first.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _git(cmd: list[str]) -> str:
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=GIT_TIMEOUT_S).stdout.strip()
