@@ -139,6 +139,36 @@ def event_path_note(rows: pd.DataFrame, models: list[str]) -> list[str]:
             "computed as before."]
 
 
+LEADERBOARD_CSV = "hear2021_leaderboard.csv"  # peers' published HEAR 2021 scores, cited row by row
+PEER_NAMES = {"hearbaseline.torchcrepe": "crepe", "hearbaseline.naive": "hear-naive"}  # module -> row name
+
+
+def leaderboard_section(results_dir: Path, summary: pd.DataFrame) -> list[str]:
+    """The peers' published HEAR 2021 scores next to the nearest suite task and the peer's probe score here."""
+    path = results_dir / LEADERBOARD_CSV
+    if not path.exists():
+        return []
+    published = pd.read_csv(path)
+    md = ["", "## Peers' published HEAR 2021 scores (context)", "",
+          "Scores from the HEAR 2021 leaderboard data (source column), under HEAR's own protocol (a shallow MLP) "
+          "on HEAR's datasets. Our tasks are built from other recordings, so these numbers are context for the "
+          "peers' rows, not a comparison with them.", "",
+          "| peer | HEAR 2021 task | published | nearest suite task | this peer here (linear probe) | `cola` here |",
+          "|---|---|---:|---|---:|---:|"]
+    for r in published.itertuples():
+        here = {}
+        for model in (r.module, "cola"):
+            rows = summary[(summary["model"].astype(str) == PEER_NAMES.get(model, model))
+                           & summary["task"].astype(str).str.startswith(f"{r.nearest_suite_task}-")]
+            here[model] = f"{rows['mean'].iloc[0]:.1f}" if len(rows) else "not measured yet"
+        md.append(f"| {r.peer} | {r.hear_task} ({r.metric}) | {100 * r.score:.1f} | {r.nearest_suite_task} | "
+                  f"{here[r.module]} | {here['cola']} |")
+    md += ["", f"Sources: {'; '.join(sorted(set(published['source'])))}."]
+    return md
+
+
+
+
 def is_percent(metric: str) -> bool:
     return metric in PERCENT_METRICS or metric.endswith("_fms")
 
@@ -538,6 +568,7 @@ def generate_report(config: ReportConfig | None = None) -> Path:
         md += [config.extra_text["transfer"], ""]
     md.append(transfer_md)
     md += ["", "## Ablations against the paper's claims", "", ablation_table(tables, config.ablations)]
+    md += leaderboard_section(out_dir, tables["linear_probe"])
     probe_rows = all_tables["linear_probe"]
     curves = checkpoint_curves(probe_rows[~probe_rows["model"].astype(str).str.startswith(SCREEN_PREFIX)]) \
         if not probe_rows.empty else {}
