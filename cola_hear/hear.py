@@ -10,6 +10,7 @@ import torch
 from cola_hear.audio_input import as_audio_batch
 from cola_hear.model import ColaModel
 from cola_hear.weights import load_weights
+from cola_hear.windows import timestamp_hop_frames, timestamps_ms
 
 DEFAULT_WEIGHTS = "default.safetensors"
 
@@ -42,7 +43,7 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: ColaModel) -> tuple[tor
     """
     audio = as_audio_batch(audio)
     model.eval()
-    hop_frames = _timestamp_hop_frames(model)
+    hop_frames = timestamp_hop_frames(model.config.frontend, model.config.hear.timestamp_hop_ms)
     shared = model.shared_timestamps
     per_sound = []
     with model.inference_context():
@@ -53,13 +54,9 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: ColaModel) -> tuple[tor
             else:
                 windows = model.sliding_windows(logmel, hop_frames, centred=True)
                 per_sound.append(model.encode_in_chunks(windows))
-    if per_sound:
-        embeddings = torch.stack(per_sound)
-    else:  # empty batch: keep the time axis the audio length implies
-        n_t = (model.frontend.num_frames(audio.shape[1]) - 1) // hop_frames + 1
-        embeddings = torch.zeros(0, n_t, model.timestamp_embedding_size)
-    frame_ms = 1000.0 * model.config.frontend.hop_length / model.sample_rate
-    timestamps = torch.arange(embeddings.shape[1], dtype=torch.float32) * hop_frames * frame_ms
+    timestamps = timestamps_ms(model.frontend.num_frames(audio.shape[1]), hop_frames, model.config.frontend)
+    size = model.timestamp_embedding_size
+    embeddings = torch.stack(per_sound) if per_sound else torch.zeros(0, len(timestamps), size)
     return embeddings, timestamps.expand(embeddings.shape[0], -1).contiguous()
 
 
@@ -81,11 +78,3 @@ def get_scene_embeddings(audio: torch.Tensor, model: ColaModel) -> torch.Tensor:
             windows = model.sliding_windows(logmel, hop, centred=False)
             out[i] = model.encode_in_chunks(windows).mean(dim=0)
     return out
-
-
-def _timestamp_hop_frames(model: ColaModel) -> int:
-    frame_ms = 1000.0 * model.config.frontend.hop_length / model.sample_rate
-    hop = round(model.config.hear.timestamp_hop_ms / frame_ms)
-    if hop < 1:
-        raise ValueError(f"timestamp_hop_ms={model.config.hear.timestamp_hop_ms} is below one frame ({frame_ms} ms)")
-    return hop

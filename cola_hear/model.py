@@ -14,6 +14,7 @@ from cola_hear.config import ModelConfig, readout_stage
 from cola_hear.encoder import AudioEncoder
 from cola_hear.frontend import LogMelFrontEnd, normalize_windows
 from cola_hear.precision import autocast, use_bf16
+from cola_hear.windows import prefix_sums, window_moments
 
 CPU_CHUNK_WINDOWS = 32  # windows per encoder pass on the CPU: activations stay cache-sized (3.5x faster than 256)
 CPU_CHUNK_FRAMES = 1024  # log-mel frames per shared pass of a stage-only read-out on the CPU, for the same reason
@@ -209,12 +210,10 @@ class ColaModel(nn.Module):
             sums, squares = features[f"stage{readout_stage(part)}"]
             k = row[ks]
             s1 = sums[k, first + per_window] - sums[k, first]  # (windows, F', C) sums over the window's columns
-            if part.endswith(".std"):
-                s2 = squares[k, first + per_window] - squares[k, first]
-                stat = ((s2 - s1 * s1 / per_window).clamp_min(0) / (per_window - 1)).sqrt()
-            else:
-                stat = s1 / per_window
-            parts.append(stat.permute(0, 2, 1).flatten(1).float())  # channels x frequency, as per window
+            s2 = squares[k, first + per_window] - squares[k, first] if part.endswith(".std") else None
+            mean, std = window_moments(s1, s2, per_window, unbiased=True)
+            stat = mean if std is None else std
+            parts.append(stat.permute(0, 2, 1).flatten(1))  # channels x frequency, as per window
         return torch.cat(parts, dim=1)
 
     def _part_stride(self, part: str) -> int:
@@ -269,8 +268,8 @@ class ColaModel(nn.Module):
                             sums[stage][1] = torch.zeros(shape, dtype=torch.float64)
                     at = start * per_unit
                     for moment, buffer in enumerate(sums[stage]):
-                        if buffer is not None:
-                            run = (x * x if moment else x).cumsum(dim=1)
+                        if buffer is not None:  # continue the running sums from the previous chunk's last one
+                            run = prefix_sums(x * x if moment else x, dim=1)[:, 1:]
                             buffer[:, at + 1 : at + 1 + run.shape[1]] = run + buffer[:, at : at + 1]
         features: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {
             f"stage{stage}": (s1, s2) for stage, (s1, s2) in sums.items()

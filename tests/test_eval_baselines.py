@@ -25,3 +25,6 @@ def test_logmel_stats_are_band_means_and_stds():
     assert emb.shape == (2, 21, 128) and torch.equal(ts[0], torch.arange(21) * 50.0)
     # the window centred at 500 ms covers frames 2..97 (96 frames): its band means match
     assert torch.allclose(emb[0, 10, :64], logmel[2:98].mean(0), atol=1e-4)
+    # an edge window uses only the frames inside the audio: the one at 0 ms covers frames 0..47
+    assert torch.allclose(emb[0, 0, :64], logmel[:48].mean(0), atol=1e-4)
+    assert torch.allclose(emb[0, 0, 64:], logmel[:48].std(0, unbiased=False), atol=1e-4)

@@ -8,14 +8,14 @@ windows at the edges use only the frames inside the audio.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cola_hear.audio_input import as_audio_batch
 from cola_hear.config import FrontEndConfig
 from cola_hear.frontend import LogMelFrontEnd
+from cola_hear.windows import prefix_sums, timestamp_hop_frames, timestamps_ms, window_moments
 
-__version__ = "1.0"  # part of the embedding-cache key: bump when the embeddings change
+__version__ = "1.1"  # part of the embedding-cache key: bump when the embeddings change
 TIMESTAMP_HOP_MS = 50.0
 
 
@@ -56,19 +56,17 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: LogMelStats) -> tuple[t
     """``(n_sounds, n_t, 128)`` window statistics and ``(n_sounds, n_t)`` window centres in ms."""
     audio = as_audio_batch(audio)
     cfg = model.config
-    frame_ms = 1000.0 * cfg.hop_length / cfg.sample_rate
-    hop = round(TIMESTAMP_HOP_MS / frame_ms)
-    n_frames = model.frontend.num_frames(audio.shape[1])
-    n_t = (n_frames - 1) // hop + 1
-    window = cfg.segment_frames
+    hop = timestamp_hop_frames(cfg, TIMESTAMP_HOP_MS)
+    timestamps = timestamps_ms(model.frontend.num_frames(audio.shape[1]), hop, cfg)
+    half = cfg.segment_frames // 2
     stats = []
     for waveform in audio:
-        x = model.frontend.long(waveform.to(model.device)).cpu().t().unsqueeze(0)  # (1, n_mels, frames)
-        pool = dict(kernel_size=window, stride=hop, padding=window // 2, count_include_pad=False)
-        mean = F.avg_pool1d(x, **pool)[0, :, :n_t]
-        square = F.avg_pool1d(x * x, **pool)[0, :, :n_t]
-        std = (square - mean * mean).clamp_min(0).sqrt()
-        stats.append(torch.cat([mean, std]).t())
-    emb = torch.stack(stats) if stats else torch.zeros(0, n_t, model.timestamp_embedding_size)
-    ts = (torch.arange(n_t, dtype=torch.float32) * hop * frame_ms).expand(emb.shape[0], -1).contiguous()
-    return emb, ts
+        x = model.frontend.long(waveform.to(model.device)).cpu()  # (frames, n_mels)
+        centres = torch.arange(len(timestamps)) * hop
+        lo, hi = (centres - half).clamp_min(0), (centres + half).clamp_max(x.shape[0])  # frames inside the audio
+        sums, squares = prefix_sums(x, dim=0), prefix_sums(x * x, dim=0)
+        count = (hi - lo).unsqueeze(1)
+        mean, std = window_moments(sums[hi] - sums[lo], squares[hi] - squares[lo], count, unbiased=False)
+        stats.append(torch.cat([mean, std], dim=1))
+    emb = torch.stack(stats) if stats else torch.zeros(0, len(timestamps), model.timestamp_embedding_size)
+    return emb, timestamps.expand(emb.shape[0], -1).contiguous()
