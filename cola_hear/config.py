@@ -7,8 +7,15 @@ metadata) so a file alone says how to rebuild the model that produced it.
 from __future__ import annotations
 
 import dataclasses
+import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config or override is malformed, names an unknown key, or has a bad value."""
 
 
 @dataclass(frozen=True)
@@ -107,23 +114,87 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Build a config from a dict, naming any unknown key instead of ignoring it."""
+        """Build a config from a dict (type-checked like a pretraining config), naming any unknown key."""
         sections = {"frontend": FrontEndConfig, "encoder": EncoderConfig, "hear": HearConfig}
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+            raise ConfigError(f"unknown model config keys: {sorted(unknown)}")
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key in sections:
-                kwargs[key] = _section(sections[key], value, key)
+                if not isinstance(value, dict):
+                    raise ConfigError(f"model config section {key!r} must be a table, got {value!r}")
+                kwargs[key] = build_section(sections[key], key, value)
+            elif key == "embedding_size":
+                kwargs[key] = coerce(value, int, key)
             else:
                 kwargs[key] = value
         return cls(**kwargs)
 
 
-def _section(section_cls: type, values: dict[str, Any], name: str) -> Any:
-    known = {f.name for f in dataclasses.fields(section_cls)}
-    unknown = set(values) - known
+def build_section(section_cls: type, name: str, values: dict[str, Any]) -> Any:
+    """One config section (a dataclass) from a table: unknown keys and values of the wrong type raise
+    ``ConfigError`` naming them; the section's own checks (``__post_init__``) apply."""
+    hints = typing.get_type_hints(section_cls)
+    unknown = sorted(set(values) - set(hints))
     if unknown:
-        raise ValueError(f"unknown keys in model config section {name!r}: {sorted(unknown)}")
-    return section_cls(**values)
+        raise ConfigError(f"unknown key(s) {[f'{name}.{k}' for k in unknown]}; known in [{name}]: {sorted(hints)}")
+    kwargs = {key: coerce(value, hints[key], f"{name}.{key}") for key, value in values.items()}
+    try:
+        return section_cls(**kwargs)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"[{name}]: {exc}") from exc
+
+
+def coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check ``value`` against a field's type hint; ints are accepted for floats, lists for tuples."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return coerce(value, option, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: {value!r} matches none of {hint}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        item = typing.get_args(hint)[0]
+        return tuple(coerce(v, item, key) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a table, got {value!r}")
+        return value
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, bool):
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if isinstance(value, hint):
+        return value
+    raise ConfigError(f"{key} must be of type {hint.__name__}, got {value!r}")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"section.key=value"`` -> ``("section.key", value)``: the one override grammar of every tool.
+
+    The value is read as a TOML value (``3``, ``1e-3``, ``true``, ``["a", "b"]``, ``"x"``);
+    a bare word that is not TOML is taken as a string; ``none``/``null`` mean unset.
+    """
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not sep or not key:
+        raise ConfigError(f"an override must look like section.key=value, got {text!r}")
+    if raw.lower() in ("none", "null"):
+        return key, None
+    try:
+        return key, tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, raw

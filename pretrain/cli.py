@@ -23,7 +23,8 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from pretrain.config import ConfigError, PretrainConfig, load_config, parse_override, shipped_configs
+from cola_hear.config import ConfigError, parse_override
+from pretrain.config import PretrainConfig, load_config, shipped_configs
 
 log = logging.getLogger("pretrain")
 

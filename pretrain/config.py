@@ -4,27 +4,30 @@ A run is fully described by a ``PretrainConfig``: data, augmentations, objective
 optimiser, training loop, and the ``cola_hear`` model sections (``frontend``,
 ``encoder``, ``hear``). Files are TOML with one table per section; any key may be
 overridden on the command line with ``--set section.key=value``. Unknown sections
-or keys are an error that names them.
+or keys are an error that names them. The typed section loader and the override
+grammar are ``cola_hear.config``'s, shared with the model config of weights files.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from cola_hear.config import EncoderConfig, FrontEndConfig, HearConfig, ModelConfig
+from cola_hear.config import (
+    ConfigError,
+    EncoderConfig,
+    FrontEndConfig,
+    HearConfig,
+    ModelConfig,
+    build_section,
+)
 
 OBJECTIVES = ("bilinear", "cosine", "triplet")
-
-
-class ConfigError(ValueError):
-    """A config file or override is malformed, names an unknown key, or has a bad value."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,7 @@ class PretrainConfig:
         for name, values in data.items():
             if not isinstance(values, dict):
                 raise ConfigError(f"config section {name!r} must be a table, got {values!r}")
-            kwargs[name] = _build_section(hints[name], name, values)
+            kwargs[name] = build_section(hints[name], name, values)
         return cls(**kwargs)
 
     def replace(self, overrides: dict[str, Any]) -> PretrainConfig:
@@ -249,24 +252,6 @@ def shipped_configs() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.toml"))}
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """``"section.key=value"`` -> ``("section.key", value)``.
-
-    The value is read as a TOML value (``3``, ``1e-3``, ``true``, ``["a", "b"]``, ``"x"``);
-    a bare word that is not TOML is taken as a string; ``none``/``null`` mean unset.
-    """
-    key, sep, raw = text.partition("=")
-    key, raw = key.strip(), raw.strip()
-    if not sep or not key:
-        raise ConfigError(f"an override must look like section.key=value, got {text!r}")
-    if raw.lower() in ("none", "null"):
-        return key, None
-    try:
-        return key, tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return key, raw
-
-
 def dump_toml(config: PretrainConfig) -> str:
     """The config as TOML text that ``load_config`` reads back to an equal config (unset keys omitted)."""
     lines = []
@@ -289,50 +274,6 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def _build_section(section_cls: type, name: str, values: dict[str, Any]) -> Any:
-    hints = typing.get_type_hints(section_cls)
-    unknown = sorted(set(values) - set(hints))
-    if unknown:
-        raise ConfigError(f"unknown key(s) {[f'{name}.{k}' for k in unknown]}; known in [{name}]: {sorted(hints)}")
-    kwargs = {key: _coerce(value, hints[key], f"{name}.{key}") for key, value in values.items()}
-    try:
-        return section_cls(**kwargs)
-    except ConfigError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"[{name}]: {exc}") from exc
-
-
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    """Check ``value`` against a field's type hint; ints are accepted for floats, lists for tuples."""
-    origin = typing.get_origin(hint)
-    if origin in (types.UnionType, typing.Union):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(value, option, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: {value!r} matches none of {hint}")
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key} must be a list, got {value!r}")
-        item = typing.get_args(hint)[0]
-        return tuple(_coerce(v, item, key) for v in value)
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint is int and isinstance(value, bool):
-        raise ConfigError(f"{key} must be an integer, got {value!r}")
-    if isinstance(value, hint):
-        return value
-    raise ConfigError(f"{key} must be of type {hint.__name__}, got {value!r}")
 
 
 def _choice(key: str, value: str, options: tuple[str, ...]) -> None:

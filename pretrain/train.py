@@ -36,10 +36,11 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from cola_hear.atomic import atomic_write_text
+from cola_hear.config import ConfigError
 from cola_hear.provenance import git_commit
 from cola_hear.weights import load_weights, weights_sha256
 from pretrain.checkpoint import CheckpointError, export_weights, latest_checkpoint, list_checkpoints, save_checkpoint
-from pretrain.config import ConfigError, PretrainConfig, dump_toml
+from pretrain.config import PretrainConfig, dump_toml
 from pretrain.distributed import Distributed, setup_distributed
 from pretrain.drift import REFERENCE_FILE, DriftMeter, drift_columns
 from pretrain.metrics_log import MetricsLog

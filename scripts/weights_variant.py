@@ -11,12 +11,11 @@ float32 (float16 with ``--fp16``); the provenance is kept, with the changes reco
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
 
 from cola_hear import ColaModel, load_weights, save_weights
-from cola_hear.config import ModelConfig
+from cola_hear.config import ConfigError, ModelConfig, parse_override
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,23 +31,22 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="SECTION.KEY=VALUE",
         required=True,
-        help="a config change; VALUE is JSON when it parses as JSON, else a string",
+        help="a config change; VALUE is read as TOML (3, 1e-3, true, [\"a\", \"b\"], \"x\"), else a string",
     )
     args = parser.parse_args(argv)
     model = load_weights(args.weights)
     config = model.config.to_dict()
     changes = {}
     for item in args.set:
-        key, sep, raw = item.partition("=")
+        try:
+            key, value = parse_override(item)
+        except ConfigError as exc:
+            parser.error(str(exc))
         section, _, name = key.partition(".")
-        if not sep or not name or section not in config or not isinstance(config[section], dict):
+        if not name or section not in config or not isinstance(config[section], dict):
             parser.error(f"expected SECTION.KEY=VALUE with a config section, got {item!r}")
         if name not in config[section]:
             parser.error(f"{section} has no setting {name!r}; known: {sorted(config[section])}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
         config[section][name] = changes[key] = value
     config.setdefault("provenance", {})["variant"] = changes
     variant = ColaModel(ModelConfig.from_dict(config))

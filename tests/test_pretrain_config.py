@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pretrain.config import ConfigError, PretrainConfig, dump_toml, load_config, parse_override, shipped_configs
+from cola_hear.config import ConfigError, parse_override
+from pretrain.config import PretrainConfig, dump_toml, load_config, shipped_configs
 from pretrain.train import config_differences
 
 

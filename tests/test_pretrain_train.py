@@ -23,10 +23,11 @@ from hear_validator import run_hear_validator
 from safetensors.torch import load_file
 
 from cola_hear import get_scene_embeddings, get_timestamp_embeddings, load_model
+from cola_hear.config import ConfigError
 from cola_hear.weights import read_config
 from pretrain.checkpoint import list_checkpoints, load_checkpoint
 from pretrain.cli import main as cli_main
-from pretrain.config import ConfigError, load_config
+from pretrain.config import load_config
 from pretrain.metrics_log import read_log
 from pretrain.train import run_training
 
