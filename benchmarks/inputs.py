@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
-from cola_hear import ColaModel, save_weights
+from eval.baselines.random_init import write_random_init_weights
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +17,7 @@ GENERATED_RATES = (16000, 44100)  # the 44.1 kHz files make decoding include res
 
 def random_weights(path: Path, seed: int = 0) -> Path:
     """A seeded random-init default model saved as a weights file (throughput does not depend on the values)."""
-    torch.manual_seed(seed)
-    save_weights(ColaModel(), path)
+    write_random_init_weights(path, seed)
     log.info("wrote random-init weights %s (no --weights given and no shipped default)", path)
     return path
 

@@ -11,7 +11,6 @@ model's internals, so it applies to ``cola_hear`` weights files only.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from tqdm.auto import tqdm
 
 from cola_hear import ColaModel, load_weights
 from cola_hear.audio_io import load_audio
+from eval.baselines.random_init import random_init_model
 from eval.metrics import multi_hot, scene_score
 from eval.probe import ProbeResult
 from eval.tasks import Split, Task
@@ -86,9 +86,7 @@ def finetune_task(
 def _start_model(base: ColaModel, init: str, seed: int) -> ColaModel:
     if init == "pretrained":
         return copy.deepcopy(base)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return ColaModel(dataclasses.replace(base.config, provenance={"kind": "random-init", "seed": seed}))
+    return random_init_model(seed, like=base.config)
 
 
 def _clip_set(task: Task, split: str, model: ColaModel) -> ClipSet:

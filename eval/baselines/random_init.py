@@ -17,10 +17,14 @@ from cola_hear import ColaModel, ModelConfig, save_weights
 from cola_hear.weights import read_config
 
 
-def random_init_model(seed: int = 0, like: str | Path | None = None) -> ColaModel:
-    """A randomly initialised model; ``like`` copies the architecture and front end of another weights file."""
-    config = read_config(like) if like else ModelConfig()
-    provenance = {"kind": "random-init", "seed": seed, **({"config_from": Path(like).name} if like else {})}
+def random_init_model(seed: int = 0, like: str | Path | ModelConfig | None = None) -> ColaModel:
+    """The one random-init model of the project (baselines, fine-tuning from scratch, benchmarks): seeded,
+    with the config of ``like`` (a weights file or a config; default: the default model)."""
+    if isinstance(like, ModelConfig):
+        config, source = like, {}
+    else:
+        config, source = (read_config(like), {"config_from": Path(like).name}) if like else (ModelConfig(), {})
+    provenance = {"kind": "random-init", "seed": seed, **source}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return ColaModel(dataclasses.replace(config, provenance=provenance))
