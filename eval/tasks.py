@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-EMBEDDING_TYPES = ("scene", "event")
-PREDICTION_TYPES = ("multiclass", "multilabel")
-SPLIT_MODES = ("trainvaltest", "new_split_kfold", "presplit_kfold")
+from eval.hear_schema import METADATA_FILE, metadata_problems, read_metadata
 
 
 class TaskError(ValueError):
@@ -104,7 +102,7 @@ class Task:
         an edited task are never reused.
         """
         h = hashlib.sha256()
-        for name in ["task_metadata.json", "labelvocabulary.csv", *(f"{s}.json" for s in self.splits)]:
+        for name in [METADATA_FILE, "labelvocabulary.csv", *(f"{s}.json" for s in self.splits)]:
             h.update(name.encode())
             h.update((self.path / name).read_bytes())
         for audio in sorted(self.path.glob("*/*/*")):
@@ -116,20 +114,13 @@ class Task:
 def load_task(path: str | Path) -> Task:
     """Read and validate a HEAR task folder."""
     path = Path(path)
-    meta_path = path / "task_metadata.json"
-    if not meta_path.is_file():
-        raise TaskError(f"{path} is not a HEAR task folder: no task_metadata.json")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise TaskError(f"{meta_path}: invalid JSON: {exc}") from exc
-    required = ("task_name", "embedding_type", "prediction_type", "split_mode", "evaluation")
-    missing = [k for k in required if k not in meta]
-    if missing:
-        raise TaskError(f"{meta_path}: missing keys {missing}")
-    _check_choice(meta_path, "embedding_type", meta["embedding_type"], EMBEDDING_TYPES)
-    _check_choice(meta_path, "prediction_type", meta["prediction_type"], PREDICTION_TYPES)
-    _check_choice(meta_path, "split_mode", meta["split_mode"], SPLIT_MODES)
+    meta_path = path / METADATA_FILE
+    meta = read_metadata(path)
+    if isinstance(meta, str):
+        raise TaskError(meta)
+    problems = metadata_problems(meta)
+    if problems:
+        raise TaskError(f"{meta_path}: {'; '.join(problems)}")
     splits = tuple(meta.get("splits") or ())
     if meta["split_mode"] == "trainvaltest":
         if set(splits or ("train", "valid", "test")) != {"train", "valid", "test"}:
@@ -138,8 +129,6 @@ def load_task(path: str | Path) -> Task:
     elif len(splits) < 3:
         raise TaskError(f"{meta_path}: k-fold tasks need at least 3 folds in 'splits', got {list(splits)}")
     evaluation = tuple(meta["evaluation"])
-    if not evaluation:
-        raise TaskError(f"{meta_path}: 'evaluation' lists no metric")
     for split in splits:
         if not (path / f"{split}.json").is_file():
             raise TaskError(f"{path}: split {split!r} has no {split}.json")
@@ -162,7 +151,7 @@ def find_tasks(tasks_dir: str | Path, names: list[str] | None = None) -> list[Ta
     tasks_dir = Path(tasks_dir)
     if not tasks_dir.is_dir():
         raise TaskError(f"tasks folder not found: {tasks_dir}")
-    folders = sorted(p for p in tasks_dir.iterdir() if (p / "task_metadata.json").is_file())
+    folders = sorted(p for p in tasks_dir.iterdir() if (p / METADATA_FILE).is_file())
     if names:
         by_name = {p.name: p for p in folders}
         unknown = [n for n in names if n not in by_name]
@@ -185,8 +174,3 @@ def _read_vocabulary(path: Path) -> tuple[str, ...]:
     if sorted(by_idx) != list(range(len(rows))):
         raise TaskError(f"{path}: idx must run 0..{len(rows) - 1} without gaps or repeats")
     return tuple(by_idx[i] for i in range(len(rows)))
-
-
-def _check_choice(where: Path, key: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise TaskError(f"{where}: {key} must be one of {list(allowed)}, got {value!r}")

@@ -30,6 +30,7 @@ import numpy as np
 import soundfile as sf
 
 from cola_hear.atomic import atomic_replace_dir
+from eval.hear_schema import METADATA_FILE, metadata_problems, read_metadata
 from eval.suite.splits import SPLITS
 
 log = logging.getLogger(__name__)
@@ -45,20 +46,6 @@ METADATA_KEYS = (
     "sample_duration",
     "evaluation",
 )
-# Score names heareval 2021.1.3 knows (heareval.score.available_scores).
-SCORES = (
-    "top1_acc",
-    "pitch_acc",
-    "chroma_acc",
-    "mAP",
-    "d_prime",
-    "aucroc",
-    "event_onset_200ms_fms",
-    "event_onset_50ms_fms",
-    "event_onset_offset_50ms_20perc_fms",
-    "segment_1s_er",
-)
-
 
 class TaskFormatError(ValueError):
     """A task folder does not satisfy the HEAR task format."""
@@ -212,7 +199,7 @@ class TaskWriter:
         rows = "".join(f"{i},{label}\n" for i, label in enumerate(vocab))
         (self.staging / "labelvocabulary.csv").write_text("idx,label\n" + rows)
         (self.staging / "manifest.json").write_text(dumps(self._manifest(vocab, extra)))
-        (self.staging / "task_metadata.json").write_text(dumps(self.spec.metadata(self.mode)))
+        (self.staging / METADATA_FILE).write_text(dumps(self.spec.metadata(self.mode)))
         self.tasks_dir.mkdir(parents=True, exist_ok=True)
         atomic_replace_dir(self.staging, self.final, old=self.staging_root / (self.final.name + ".old"))
         log.info("%s: wrote %d clips to %s", self.spec.name, len(self.entries), self.final)
@@ -286,25 +273,15 @@ def check_task(path: str | os.PathLike, check_audio: bool = True) -> list[str]:
     does either.
     """
     task = Path(path)
-    errors: list[str] = []
-    meta_path = task / "task_metadata.json"
-    if not meta_path.is_file():
-        return [f"{task}: no task_metadata.json (an incomplete task folder)"]
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        return [f"{meta_path}: not JSON ({exc})"]
-    missing = [k for k in METADATA_KEYS if k not in meta]
-    if missing:
-        return [f"{meta_path}: missing keys {missing}"]
-    if meta["embedding_type"] not in ("scene", "event"):
-        errors.append(f"embedding_type {meta['embedding_type']!r} is not scene|event")
-    if meta["prediction_type"] not in ("multiclass", "multilabel"):
-        errors.append(f"prediction_type {meta['prediction_type']!r} is not multiclass|multilabel")
+    meta = read_metadata(task)
+    if isinstance(meta, str):
+        return [meta]
+    problems = metadata_problems(meta, METADATA_KEYS)
+    if problems and problems[0].startswith("missing keys"):
+        return [f"{task / METADATA_FILE}: {problems[0]}"]
+    errors = problems
     if meta["split_mode"] != "trainvaltest" or list(meta["splits"]) != list(SPLITS):
         errors.append(f"split_mode/splits {meta['split_mode']}/{meta['splits']} are not trainvaltest/{list(SPLITS)}")
-    if not meta["evaluation"] or any(s not in SCORES for s in meta["evaluation"]):
-        errors.append(f"evaluation {meta['evaluation']} holds a score heareval does not know")
     duration = meta["sample_duration"]
     if not isinstance(duration, int | float) or duration <= 0:
         return [*errors, f"sample_duration {duration!r} is not a positive number"]
