@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile",
         action="store_true",
-        help="also profile our training step (torch.profiler) into <out>-profile.txt next to the CSV",
+        help="also profile our training step and the HEAR calls (torch.profiler) into <out>-profile.txt and "
+        "<out>-profile-hear.txt next to the CSV",
     )
     p.add_argument("--eval-cache-dir", type=Path, default=DEFAULT_EVAL_CACHE, help="embedding cache of the evaluation")
     return p

@@ -10,9 +10,13 @@ import logging
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+
+import torch
 
 from benchmarks.settings import Settings
 from benchmarks.table import REPO_ROOT, Row, ratio, verdict
+from cola_hear.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +93,23 @@ def cases(settings: Settings) -> list[Case]:
     ]  # fmt: skip
 
 
+def profile_hear(weights: str, clips: int, seconds: float, path: Path, row_limit: int = 20) -> Path:
+    """Operators by self CPU time of one scene and one timestamp call on ``clips`` x ``seconds`` of noise (where
+    the time goes when a target is missed); written to ``path``."""
+    from cola_hear import get_scene_embeddings, get_timestamp_embeddings, load_model
+
+    model = load_model(weights)
+    audio = 0.1 * torch.randn(clips, int(seconds * model.sample_rate), generator=torch.Generator().manual_seed(0))
+    parts = []
+    for name, fn in (("scene", get_scene_embeddings), ("timestamp", get_timestamp_embeddings)):
+        fn(audio[:1], model)  # warm-up
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            fn(audio, model)
+        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit)
+        parts.append(f"get_{name}_embeddings, {clips} x {seconds:g} s: operators by self CPU time\n{table}\n")
+    return atomic_write_text(path, "\n".join(parts))
+
+
 def hear_rows(settings: Settings) -> list[Row]:
     """Measure every case, then turn the figures into rows: ratio to the yardstick, comparisons, targets."""
     all_cases = cases(settings)
@@ -112,6 +133,10 @@ def hear_rows(settings: Settings) -> list[Row]:
         if case.kind == "timestamp" and case.module == "cola_hear" and r["mode"] != case.mode:
             notes.append(f"the weights' read-out has no {case.mode} path: ran {r['mode']}")
         rows.append(Row(SECTION, label, r["x_realtime"], "x real time", share, "; ".join(notes)))
+    if settings.profile_out is not None:
+        path = settings.profile_out.with_name(f"{settings.profile_out.stem}-hear.txt")
+        log.info("[1 hear] profiling scene and timestamp embeddings into %s", path)
+        profile_hear(str(settings.weights), settings.sizes.clips, settings.sizes.clip_seconds, path)
     for case in all_cases:
         if case.rss:
             r = results[case.name]

@@ -84,4 +84,4 @@ class Settings:
     pool: Path | None  # audio folder for the data-loading section (None: generated audio)
     tasks_dir: Path | None  # HEAR tasks for the evaluation section
     eval_cache_dir: Path  # embedding cache of the evaluation section
-    profile_out: Path | None = None  # where section 2 writes a profile of our step (None: no profile)
+    profile_out: Path | None = None  # section 2's profile of our step, section 1's (``*-hear.txt``) beside it

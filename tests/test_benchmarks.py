@@ -77,3 +77,11 @@ def test_hear_cases_measure_the_yardstick_the_front_end_and_any_module():
     assert {c.kind for c in listed if c.target} == {"front end", "scene", "timestamp"}
     assert {c.module for c in listed} == {"cola_hear", "eval.baselines.logmel_stats"}
     assert all(c.compare in {other.name for other in listed} for c in listed if c.compare)
+
+
+def test_hear_profile_names_where_the_time_goes(tmp_path):
+    from benchmarks.hear_speed import profile_hear
+
+    text = profile_hear("", clips=1, seconds=2.0, path=tmp_path / "profile-hear.txt").read_text()
+    assert "get_scene_embeddings, 1 x 2 s" in text and "get_timestamp_embeddings, 1 x 2 s" in text
+    assert "aten::" in text  # operator rows
