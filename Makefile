@@ -12,6 +12,7 @@ main: venv
 
 test: venv
 	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
 	@$(PY) -m pytest -q $(PYTEST_ARGS)
 
 reproduce: venv  # everything in results/, pretraining included (hours; see scripts/reproduce.sh)
@@ -19,3 +20,4 @@ reproduce: venv  # everything in results/, pretraining included (hours; see scri
 
 lint: venv
 	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
