@@ -141,12 +141,19 @@ def hear_rows(sizes: CheckSizes, weights: str) -> list[Row]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", allow_abbrev=False,
-                                description="Training step, torchrun and HEAR throughput on the GPU (CPU fallback).")
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.gpu_check",
+        allow_abbrev=False,
+        description="Training step, torchrun and HEAR throughput on the GPU (CPU fallback).",
+    )
     p.add_argument("out_dir", nargs="?", type=Path, help="folder for gpu_check.csv and .md (default: $OUT)")
     p.add_argument("--weights", default="", help="cola_hear weights for the HEAR rows (default: the shipped ones)")
-    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
-                   help="cuda, or cpu for the small CPU fallback (default: cuda when available)")
+    p.add_argument(
+        "--device",
+        choices=("auto", "cuda", "cpu"),
+        default="auto",
+        help="cuda, or cpu for the small CPU fallback (default: cuda when available)",
+    )
     return p  # fmt: skip
 
 

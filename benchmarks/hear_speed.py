@@ -122,8 +122,11 @@ def hear_rows(settings: Settings) -> list[Row]:
     rows = []
     for case in all_cases:
         r = results[case.name]
-        label = case.name if case.precision == "fp32" or case.kind not in ("scene", "timestamp") else (
-            f"{case.name} ({r['precision']})")
+        label = (
+            case.name
+            if case.precision == "fp32" or case.kind not in ("scene", "timestamp")
+            else (f"{case.name} ({r['precision']})")
+        )
         share = ratio(r["x_realtime"], yardstick)
         notes = [] if case is all_cases[0] else ["ratio vs the plain front end"]
         if case.compare:

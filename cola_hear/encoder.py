@@ -58,9 +58,7 @@ class AudioEncoder(nn.Module):
             in_chans = 3
         else:
             self.stem = nn.Identity()
-        self.backbone = timm.create_model(
-            c.name, pretrained=False, in_chans=in_chans, num_classes=0, global_pool=""
-        )
+        self.backbone = timm.create_model(c.name, pretrained=False, in_chans=in_chans, num_classes=0, global_pool="")
         self.pool = nn.AdaptiveMaxPool2d(1) if c.pooling == "max" else nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(c.drop_rate)
         self.embedding_size: int = int(self.backbone.num_features)

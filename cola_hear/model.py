@@ -191,8 +191,10 @@ class ColaModel(nn.Module):
                 plans[part] = (q % phases, q // phases, per_window)
                 columns = max(columns, -(-(int(plans[part][1].max()) + per_window) * stride // coarsest))
         frames = columns * coarsest  # frames read by each pass
-        needed = sorted({0, *(range(n_passes) if "final" in strides else ())}
-                        | {int(k) for p, (ks, _, _) in plans.items() if ks is not None for k in ks.unique()})
+        needed = sorted(
+            {0, *(range(n_passes) if "final" in strides else ())}
+            | {int(k) for p, (ks, _, _) in plans.items() if ks is not None for k in ks.unique()}
+        )
         total = needed[-1] * step + frames
         padded = F.pad(logmel.t(), (left, max(0, total - left - logmel.shape[0])), value=self.frontend.pad_value).t()
         passes = torch.stack([padded[k * step : k * step + frames] for k in needed])

@@ -28,9 +28,7 @@ class WeightsError(ValueError):
     """A weights file is missing, unreadable or does not match its architecture."""
 
 
-def save_weights(
-    model: ColaModel, path: str | os.PathLike, dtype: torch.dtype = torch.float32
-) -> Path:
+def save_weights(model: ColaModel, path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Path:
     """Write ``model``'s weights and config to ``path`` atomically (temp file + rename).
 
     Floating-point tensors are stored as ``dtype`` (``torch.float16`` for shipped weights).

@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
-        prog="cola-eval", description="Evaluate any HEAR module on a folder of HEAR tasks and publish the results."
+        prog="cola-eval",
+        description="Evaluate any HEAR module on a folder of HEAR tasks and publish the results.",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,8 +115,13 @@ def _probe(args: argparse.Namespace) -> None:
 
     spec = ModuleSpec(args.module, args.weights, args.name)
     rows = run_linear_probe(
-        spec, args.tasks_dir, args.task, seeds=args.seeds, cache_dir=args.cache_dir,
-        results_dir=None if args.no_write else args.results_dir, batch_seconds=args.batch_seconds,
+        spec,
+        args.tasks_dir,
+        args.task,
+        seeds=args.seeds,
+        cache_dir=args.cache_dir,
+        results_dir=None if args.no_write else args.results_dir,
+        batch_seconds=args.batch_seconds,
     )
     _print_summary(rows)
 
@@ -134,12 +140,24 @@ def _hear(args: argparse.Namespace) -> None:
     for s in scores:
         task = tasks[s.task]
         split = next(sp for sp in task.data_splits() if sp.name == s.fold)
-        rows.append(ResultRow(
-            protocol="hear", task=s.task, model=spec.display_name, module=spec.module, weights_sha256=sha,
-            seed=42, fold=s.fold, metric=s.metric, score=s.score, primary=s.metric == task.primary_metric,
-            n_train=sum(len(task.split_labels(x)) for x in split.train),
-            n_test=sum(len(task.split_labels(x)) for x in split.test), details=s.details, **context,
-        ))
+        rows.append(
+            ResultRow(
+                protocol="hear",
+                task=s.task,
+                model=spec.display_name,
+                module=spec.module,
+                weights_sha256=sha,
+                seed=42,
+                fold=s.fold,
+                metric=s.metric,
+                score=s.score,
+                primary=s.metric == task.primary_metric,
+                n_train=sum(len(task.split_labels(x)) for x in split.train),
+                n_test=sum(len(task.split_labels(x)) for x in split.test),
+                details=s.details,
+                **context,
+            )
+        )
     if not args.no_write:
         append_rows(rows, args.results_dir)
     _print_summary(rows)

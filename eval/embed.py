@@ -47,8 +47,16 @@ FORMAT = "cola-embed/1"
 OUTPUT_SUFFIXES = (".npz", ".parquet")
 # header fields that must match for an existing output's rows to be reused
 RESUME_KEY = (
-    "format", "module", "module_version", "module_source_sha256", "weights_sha256", "sample_rate",
-    "scene", "timestamp", "chunk_seconds", "context_seconds",
+    "format",
+    "module",
+    "module_version",
+    "module_source_sha256",
+    "weights_sha256",
+    "sample_rate",
+    "scene",
+    "timestamp",
+    "chunk_seconds",
+    "context_seconds",
 )
 
 
@@ -270,8 +278,9 @@ def embed_files(model: HearModel, files: list[AudioFile], output: str | Path, co
         pending.clear()  # files decoded but not embedded when the run stopped: computed next time
         save(complete)
         if not complete:
-            log.warning("stopped early: %d files embedded so far are saved in %s; re-run to continue",
-                        len(done), output)
+            log.warning(
+                "stopped early: %d files embedded so far are saved in %s; re-run to continue", len(done), output
+            )
     return EmbedReport(output, embedded, reused, [{"file": n, "error": e} for n, e in skipped.items()])
 
 
@@ -279,11 +288,12 @@ def _reason(exc: AudioError, path: Path) -> str:
     """The error text without the leading path (the output names the file already)."""
     text = str(exc)
     prefix = f"{path}: "
-    return text[len(prefix):] if text.startswith(prefix) else text
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
-def _embed_batch(model: HearModel, items: list[tuple[AudioFile, str, np.ndarray]], config: EmbedConfig
-                 ) -> list[FileEmbedding]:
+def _embed_batch(
+    model: HearModel, items: list[tuple[AudioFile, str, np.ndarray]], config: EmbedConfig
+) -> list[FileEmbedding]:
     """Embed decoded clips; clips of equal length share one module call."""
     by_length: dict[int, list[tuple[AudioFile, str, np.ndarray]]] = defaultdict(list)
     for item in items:
@@ -294,12 +304,16 @@ def _embed_batch(model: HearModel, items: list[tuple[AudioFile, str, np.ndarray]
         scene = model.scene_embeddings(batch) if config.scene else None
         stamps = model.timestamp_embeddings(batch) if config.timestamp else None
         for i, (f, sha, audio) in enumerate(group):
-            rows.append(FileEmbedding(
-                f.name, sha, len(audio) / model.sample_rate,
-                scene=None if scene is None else scene[i],
-                timestamp_embeddings=None if stamps is None else stamps[0][i],
-                timestamps=None if stamps is None else stamps[1][i],
-            ))
+            rows.append(
+                FileEmbedding(
+                    f.name,
+                    sha,
+                    len(audio) / model.sample_rate,
+                    scene=None if scene is None else scene[i],
+                    timestamp_embeddings=None if stamps is None else stamps[0][i],
+                    timestamps=None if stamps is None else stamps[1][i],
+                )
+            )
     return rows
 
 
@@ -352,7 +366,9 @@ def _embed_long(model: HearModel, f: AudioFile, sha: str, duration: float, confi
             frames.append(emb[0][keep])
             times.append(t[keep])
     return FileEmbedding(
-        f.name, sha, decoded,
+        f.name,
+        sha,
+        decoded,
         scene=None if scene_sum is None else (scene_sum / weight).astype(np.float32),
         timestamp_embeddings=np.concatenate(frames) if config.timestamp else None,
         timestamps=np.concatenate(times).astype(np.float32) if config.timestamp else None,
@@ -413,15 +429,24 @@ def _columns(out: EmbedOutput) -> dict[str, np.ndarray]:
     }
     if meta.get("scene"):
         size = int(meta["scene_embedding_size"])
-        cols["scene"] = np.stack([f.scene for f in out.files]).astype(np.float32) if out.files else (
-            np.zeros((0, size), np.float32))
+        cols["scene"] = (
+            np.stack([f.scene for f in out.files]).astype(np.float32)
+            if out.files
+            else (np.zeros((0, size), np.float32))
+        )
     if meta.get("timestamp"):
         size = int(meta["timestamp_embedding_size"])
         lengths = [len(f.timestamps) for f in out.files]  # type: ignore[arg-type]
-        cols["timestamp_embeddings"] = (np.concatenate([f.timestamp_embeddings for f in out.files]).astype(np.float32)
-                                        if out.files else np.zeros((0, size), np.float32))
-        cols["timestamps"] = (np.concatenate([f.timestamps for f in out.files]).astype(np.float32)
-                              if out.files else np.zeros(0, np.float32))
+        cols["timestamp_embeddings"] = (
+            np.concatenate([f.timestamp_embeddings for f in out.files]).astype(np.float32)
+            if out.files
+            else np.zeros((0, size), np.float32)
+        )
+        cols["timestamps"] = (
+            np.concatenate([f.timestamps for f in out.files]).astype(np.float32)
+            if out.files
+            else np.zeros(0, np.float32)
+        )
         cols["timestamp_offsets"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     return cols
 

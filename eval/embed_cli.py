@@ -34,24 +34,42 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cola-embed",
         description="Embed a folder (recursive) or a list of audio files with any HEAR module.",
         epilog="Exit status: 0 all files embedded; 3 some unreadable files skipped (the rest is written); "
-               "1 error; 2 bad arguments; 130 interrupted (progress saved).",
+        "1 error; 2 bad arguments; 130 interrupted (progress saved).",
     )
     p.add_argument("inputs", nargs="*", type=Path, help="audio files and folders (searched recursively)")
-    p.add_argument("--file-list", action="append", type=Path, default=[],
-                   help="file with one audio path a line, relative to the list's folder (repeatable)")
+    p.add_argument(
+        "--file-list",
+        action="append",
+        type=Path,
+        default=[],
+        help="file with one audio path a line, relative to the list's folder (repeatable)",
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="output file: .npz, or .parquet (pyarrow)")
     p.add_argument("--module", default="cola_hear", help="import name of a HEAR module (default: cola_hear)")
     p.add_argument("--weights", type=Path, default=None, help="weights file passed to load_model")
     p.add_argument("--scene", action="store_true", help="scene embeddings, one per file (the default)")
     p.add_argument("--timestamp", action="store_true", help="timestamp embeddings and their times (ms)")
-    p.add_argument("--batch-seconds", type=float, default=120.0,
-                   help="audio seconds per module call for short files of equal length (default 120)")
-    p.add_argument("--chunk-seconds", type=float, default=600.0,
-                   help="files longer than this are embedded chunk by chunk (default 600)")
-    p.add_argument("--context-seconds", type=float, default=5.0,
-                   help="audio decoded on each side of a chunk, so its edge windows see real audio (default 5)")
-    p.add_argument("--checkpoint-seconds", type=float, default=300.0,
-                   help="write progress to the output this often (default 300)")
+    p.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=120.0,
+        help="audio seconds per module call for short files of equal length (default 120)",
+    )
+    p.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=600.0,
+        help="files longer than this are embedded chunk by chunk (default 600)",
+    )
+    p.add_argument(
+        "--context-seconds",
+        type=float,
+        default=5.0,
+        help="audio decoded on each side of a chunk, so its edge windows see real audio (default 5)",
+    )
+    p.add_argument(
+        "--checkpoint-seconds", type=float, default=300.0, help="write progress to the output this often (default 300)"
+    )
     p.add_argument("--no-resume", action="store_true", help="ignore an existing output; embed every file")
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar; only warnings and errors")
@@ -77,9 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         if not files:
             raise EmbedError("no audio files found (extensions: .wav .flac .ogg .mp3 ...)")
         config = EmbedConfig(
-            scene=args.scene or not args.timestamp, timestamp=args.timestamp, batch_seconds=args.batch_seconds,
-            chunk_seconds=args.chunk_seconds, context_seconds=args.context_seconds,
-            checkpoint_seconds=args.checkpoint_seconds, resume=not args.no_resume, progress=not args.quiet,
+            scene=args.scene or not args.timestamp,
+            timestamp=args.timestamp,
+            batch_seconds=args.batch_seconds,
+            chunk_seconds=args.chunk_seconds,
+            context_seconds=args.context_seconds,
+            checkpoint_seconds=args.checkpoint_seconds,
+            resume=not args.no_resume,
+            progress=not args.quiet,
         )
         model = HearModel(ModuleSpec(args.module, args.weights), device=args.device)
         report = embed_files(model, files, args.output, config)
@@ -90,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("interrupted; the files embedded so far are saved in %s: re-run to continue", args.output)
         return EXIT_INTERRUPTED
     n = len(report.embedded) + len(report.reused)
-    print(f"{args.output}: {n} files ({len(report.embedded)} embedded, {len(report.reused)} reused), "
-          f"{len(report.skipped)} skipped, in {time.perf_counter() - start:.1f} s")
+    print(
+        f"{args.output}: {n} files ({len(report.embedded)} embedded, {len(report.reused)} reused), "
+        f"{len(report.skipped)} skipped, in {time.perf_counter() - start:.1f} s"
+    )
     for s in report.skipped:
         print(f"skipped {s['file']}: {s['error']}", file=sys.stderr)
     return EXIT_SKIPPED if report.skipped else EXIT_OK

@@ -163,9 +163,7 @@ def task_embeddings(
         if cached is not None and all(cached[s].filenames == names[s] for s in names):
             log.info("%s: embeddings from cache %s", task.name, cache.entry_dir(key))
             return TaskEmbeddings(key, cached, from_cache=True)
-    data = {
-        split: embed_split(model, task, split, files, batch_seconds) for split, files in names.items()
-    }
+    data = {split: embed_split(model, task, split, files, batch_seconds) for split, files in names.items()}
     if cache is not None:
         entry = cache.store(key, data)
         log.info("%s: embeddings cached in %s", task.name, entry)

@@ -70,9 +70,11 @@ def finetune_task(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     base = load_weights(weights, device="cpu")
     clips = {s: _clip_set(task, s, base) for s in task.splits}
-    runs = [(sp, seeds[0]) for sp in task.data_splits()] if task.is_kfold else [
-        (sp, seed) for sp in task.data_splits() for seed in seeds
-    ]
+    runs = (
+        [(sp, seeds[0]) for sp in task.data_splits()]
+        if task.is_kfold
+        else [(sp, seed) for sp in task.data_splits() for seed in seeds]
+    )
     results = []
     for split, seed in runs:
         model = _start_model(base, init, seed).to(device)
@@ -101,8 +103,13 @@ def _clip_set(task: Task, split: str, model: ColaModel) -> ClipSet:
 
 
 def _train_and_test(
-    model: ColaModel, task: Task, clips: dict[str, ClipSet], split: Split, seed: int,
-    config: FinetuneConfig, device: str,
+    model: ColaModel,
+    task: Task,
+    clips: dict[str, ClipSet],
+    split: Split,
+    seed: int,
+    config: FinetuneConfig,
+    device: str,
 ) -> ProbeResult:
     train = _concat([clips[s] for s in split.train])
     valid = _concat([clips[s] for s in split.valid])
@@ -135,8 +142,9 @@ def _train_and_test(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        score = scene_score(task.primary_metric, _predict(model, head, valid, multilabel, config, device),
-                            valid.targets, task.labels)
+        score = scene_score(
+            task.primary_metric, _predict(model, head, valid, multilabel, config, device), valid.targets, task.labels
+        )
         if np.isfinite(score) and score > best[0]:
             best = (score, epoch, copy.deepcopy(model.encoder.state_dict()), copy.deepcopy(head.state_dict()))
             stale = 0
@@ -162,18 +170,21 @@ def _random_crop(logmel: torch.Tensor, model: ColaModel, gen: torch.Generator) -
 
 
 @torch.no_grad()
-def _predict(model: ColaModel, head: nn.Linear, clips: ClipSet, multilabel: bool, config: FinetuneConfig,
-             device: str) -> np.ndarray:
+def _predict(
+    model: ColaModel, head: nn.Linear, clips: ClipSet, multilabel: bool, config: FinetuneConfig, device: str
+) -> np.ndarray:
     """Clip probabilities from the head on the mean window embedding (non-overlapping windows)."""
     model.eval()
     head.eval()
     seg = model.segment_frames
     per_clip = [model.sliding_windows(logmel, seg, centred=False) for logmel in clips.logmels]
     windows = torch.cat(per_clip)
-    emb = torch.cat([
-        model.embed_windows(windows[i : i + config.eval_batch_windows].to(device).contiguous()).float()
-        for i in range(0, len(windows), config.eval_batch_windows)
-    ])
+    emb = torch.cat(
+        [
+            model.embed_windows(windows[i : i + config.eval_batch_windows].to(device).contiguous()).float()
+            for i in range(0, len(windows), config.eval_batch_windows)
+        ]
+    )
     clip_emb = torch.stack([part.mean(dim=0) for part in emb.split([len(w) for w in per_clip])])
     logits = head(clip_emb)
     return (torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=-1)).float().cpu().numpy()

@@ -197,10 +197,14 @@ def run_hear_protocol(
             (run_dir / rel / stale).unlink(missing_ok=True)
         shutil.rmtree(run_dir / "logs" / rel, ignore_errors=True)
         task_dirs.append(str(rel))
-    log.info("heareval predictions runner: grid=%s grid_points=%d (log %s)", grid, grid_points,
-             run_dir / "predictions.log")
-    _run_bridge(["predictions", *task_dirs, "--grid", grid, "--grid-points", str(grid_points)],
-                run_dir, run_dir / "predictions.log")
+    log.info(
+        "heareval predictions runner: grid=%s grid_points=%d (log %s)", grid, grid_points, run_dir / "predictions.log"
+    )
+    _run_bridge(
+        ["predictions", *task_dirs, "--grid", grid, "--grid-points", str(grid_points)],
+        run_dir,
+        run_dir / "predictions.log",
+    )
     scores = []
     for task in tasks:
         scores += read_scores(run_dir / embed_root / task.name / "test.predicted-scores.json", task, grid, grid_points)
@@ -272,8 +276,12 @@ def read_scores(path: str | Path, task: Task, grid: str = "", grid_points: int =
             raise HearBridgeError(f"{path}: no results for test split {split.name!r} (keys {sorted(data)})")
         hparams = {k: v for k, v in data.get("hparams", {}).items() if isinstance(v, int | float)}
         details = " ".join(
-            [f"grid={grid}", f"grid_points={grid_points}", f"epoch={fold.get('epoch')}",
-             *(f"{k}={v}" for k, v in sorted(hparams.items()))]
+            [
+                f"grid={grid}",
+                f"grid_points={grid_points}",
+                f"epoch={fold.get('epoch')}",
+                *(f"{k}={v}" for k, v in sorted(hparams.items())),
+            ]
         )
         for metric in task.evaluation:
             value = fold.get(f"test_{metric}")
@@ -290,7 +298,10 @@ def _run_bridge(args: list[str], cwd: Path, log_path: Path) -> None:
     with open(log_path, "w") as out:
         proc = subprocess.run(
             [sys.executable, "-m", "eval.hear_bridge", *args],
-            cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     if proc.returncode != 0:
         tail = "".join(log_path.read_text(errors="replace").splitlines(keepends=True)[-40:])

@@ -139,9 +139,7 @@ def _logits(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.
 def _losses(logits: torch.Tensor, targets: torch.Tensor, multilabel: bool) -> torch.Tensor:
     """Mean loss of each grid point: ``logits`` (G, n, C), ``targets`` (n, C) -> (G,)."""
     if multilabel:
-        return F.binary_cross_entropy_with_logits(
-            logits, targets.expand_as(logits), reduction="none"
-        ).mean(dim=(1, 2))
+        return F.binary_cross_entropy_with_logits(logits, targets.expand_as(logits), reduction="none").mean(dim=(1, 2))
     g, n, c = logits.shape
     classes = targets.argmax(dim=1).repeat(g)
     return F.cross_entropy(logits.reshape(g * n, c), classes, reduction="none").view(g, n).mean(dim=1)

@@ -54,9 +54,11 @@ def probe_task(
     k-fold tasks run every fold once with the first seed (the folds are the repetitions)."""
     if not seeds:
         raise ValueError("need at least one seed")
-    runs = [(split, seeds[0]) for split in task.data_splits()] if task.is_kfold else [
-        (split, seed) for split, seed in product(task.data_splits(), seeds)
-    ]
+    runs = (
+        [(split, seeds[0]) for split in task.data_splits()]
+        if task.is_kfold
+        else [(split, seed) for split, seed in product(task.data_splits(), seeds)]
+    )
     probe = _probe_scene if task.embedding_type == "scene" else _probe_event
     results = []
     for split, seed in runs:
@@ -86,7 +88,12 @@ def _probe_scene(
     probs = probe.predict_proba(x["test"])
     scores = {m: scene_score(m, probs, y["test"], task.labels) for m in task.evaluation}
     return ProbeResult(
-        task.name, split.name, seed, scores, len(x["train"]), len(x["test"]),
+        task.name,
+        split.name,
+        seed,
+        scores,
+        len(x["train"]),
+        len(x["test"]),
         {"l2": probe.l2, "epoch": probe.epoch, "valid_score": probe.valid_score},
     )
 
@@ -94,11 +101,19 @@ def _probe_scene(
 def _probe_event(
     task: Task, data: dict[str, SplitEmbeddings], split: Split, seed: int, config: LinearConfig
 ) -> ProbeResult:
-    frames = {part: _event_frames(task, data, names) for part, names in
-              (("train", split.train), ("valid", split.valid), ("test", split.test))}
+    frames = {
+        part: _event_frames(task, data, names)
+        for part, names in (("train", split.train), ("valid", split.valid), ("test", split.test))
+    }
     probe = fit_linear(
-        frames["train"]["x"], frames["train"]["y"], frames["valid"]["x"], frames["valid"]["y"],
-        macro_average_precision, multilabel=True, seed=seed, config=config,
+        frames["train"]["x"],
+        frames["train"]["y"],
+        frames["valid"]["x"],
+        frames["valid"]["y"],
+        macro_average_precision,
+        multilabel=True,
+        seed=seed,
+        config=config,
     )
     # Post-processing (median filter, minimum duration) chosen on validation with the primary event metric.
     primary = next((m for m in task.evaluation if is_event_metric(m)), None)
@@ -108,8 +123,8 @@ def _probe_event(
     best = confs[0]
     if primary and len(confs) > 1:
         valid_scores = [
-            event_score(primary, _events(task, frames["valid"], valid_probs, c), frames["valid"]["events"],
-                        task.labels) for c in confs
+            event_score(primary, _events(task, frames["valid"], valid_probs, c), frames["valid"]["events"], task.labels)
+            for c in confs
         ]
         best = confs[int(np.argmax(valid_scores))]
     test_probs = probe.predict_proba(frames["test"]["x"])
@@ -121,7 +136,12 @@ def _probe_event(
         else:  # a clip-level metric on an event task: score the frames
             scores[metric] = scene_score(metric, test_probs, frames["test"]["y"], task.labels)
     return ProbeResult(
-        task.name, split.name, seed, scores, len(frames["train"]["x"]), len(frames["test"]["x"]),
+        task.name,
+        split.name,
+        seed,
+        scores,
+        len(frames["train"]["x"]),
+        len(frames["test"]["x"]),
         {"l2": probe.l2, "epoch": probe.epoch, "valid_frame_map": probe.valid_score, **best},
     )
 
@@ -144,9 +164,7 @@ def _event_frames(task: Task, data: dict[str, SplitEmbeddings], names: tuple[str
 
 
 def _events(task: Task, frames: dict[str, Any], probs: np.ndarray, conf: dict[str, float]) -> dict[str, list]:
-    return {
-        name: frames_to_events(probs[a:b], ts, task.labels, **conf) for name, a, b, ts in frames["files"]
-    }
+    return {name: frames_to_events(probs[a:b], ts, task.labels, **conf) for name, a, b, ts in frames["files"]}
 
 
 def _fmt(scores: dict[str, float]) -> str:

@@ -96,14 +96,21 @@ class ReportConfig:
     main_model: str = "cola"
     # random-init-stage0: the random-init network read out like the shipped weights (stage 0, mean and std)
     # -bn: seed 0 with BatchNorm statistics from the pool (200 steps at lr 1e-12), no learning
-    baselines: tuple[str, ...] = (*RANDOM_STAGE0, "random-init-stage0-bn", "random-init", "random-init-bn",
-                                  "logmel-stats")
+    baselines: tuple[str, ...] = (
+        *RANDOM_STAGE0,
+        "random-init-stage0-bn",
+        "random-init",
+        "random-init-bn",
+        "logmel-stats",
+    )
     ablations: tuple[Ablation, ...] = DEFAULT_ABLATIONS
     transfers: tuple[Transfer, ...] = DEFAULT_TRANSFERS
     # horizontal lines of the probe-vs-steps plot (their mean when several)
     curve_references: dict[str, tuple[str, ...]] = field(
-        default_factory=lambda: {"random init, stage-0 read-out (3 seeds)": RANDOM_STAGE0,
-                                 "log-mel statistics": ("logmel-stats",)}
+        default_factory=lambda: {
+            "random init, stage-0 read-out (3 seeds)": RANDOM_STAGE0,
+            "log-mel statistics": ("logmel-stats",),
+        }
     )
     pretrain_logs: str = "pretrain/*.csv"  # glob under results_dir; columns step, loss, acc (or accuracy)
     extra_text: dict[str, str] = field(default_factory=dict)
@@ -117,8 +124,12 @@ SHARED_STAGE_PATH_COMMIT = "fd35d945e76f429b36581f6baffa3ff5f3fe989f"
 def contains_commit(commit: str, ancestor: str = SHARED_STAGE_PATH_COMMIT) -> bool | None:
     """Whether ``commit`` (a row's, possibly ``+dirty``) descends from ``ancestor``; None when git cannot tell."""
     try:
-        result = subprocess.run(["git", "merge-base", "--is-ancestor", ancestor, commit.split("+")[0]],
-                                capture_output=True, timeout=30, cwd=Path(__file__).resolve().parent)
+        result = subprocess.run(
+            ["git", "merge-base", "--is-ancestor", ancestor, commit.split("+")[0]],
+            capture_output=True,
+            timeout=30,
+            cwd=Path(__file__).resolve().parent,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return {0: True, 1: False}.get(result.returncode)
@@ -128,15 +139,21 @@ def event_path_note(rows: pd.DataFrame, models: list[str]) -> list[str]:
     """A note naming the cola_hear models among ``models`` whose event-task rows predate the shared stage path."""
     if rows.empty:
         return []
-    events = rows[rows["metric"].astype(str).str.startswith("event_") & (rows["module"] == "cola_hear")
-                  & rows["model"].isin(models)]
+    events = rows[
+        rows["metric"].astype(str).str.startswith("event_")
+        & (rows["module"] == "cola_hear")
+        & rows["model"].isin(models)
+    ]
     older = sorted({r.model for r in events.itertuples() if contains_commit(str(r.commit)) is False})
     if not older:
         return []
-    return ["", f"Event-task cells of {', '.join(f'`{m}`' for m in older)} were measured before commit "
-            f"{SHARED_STAGE_PATH_COMMIT[:7]}: for a stage read-out they come from one encoder pass per timestamp "
-            "window (now: windows pooled from shared passes; README, Performance). Final-layer read-outs are "
-            "computed as before."]
+    return [
+        "",
+        f"Event-task cells of {', '.join(f'`{m}`' for m in older)} were measured before commit "
+        f"{SHARED_STAGE_PATH_COMMIT[:7]}: for a stage read-out they come from one encoder pass per timestamp "
+        "window (now: windows pooled from shared passes; README, Performance). Final-layer read-outs are "
+        "computed as before.",
+    ]
 
 
 LEADERBOARD_CSV = "hear2021_leaderboard.csv"  # peers' published HEAR 2021 scores, cited row by row
@@ -149,24 +166,31 @@ def leaderboard_section(results_dir: Path, summary: pd.DataFrame) -> list[str]:
     if not path.exists():
         return []
     published = pd.read_csv(path)
-    md = ["", "## Peers' published HEAR 2021 scores (context)", "",
-          "Scores from the HEAR 2021 leaderboard data (source column), under HEAR's own protocol (a shallow MLP) "
-          "on HEAR's datasets. Our tasks are built from other recordings, so these numbers are context for the "
-          "peers' rows, not a comparison with them.", "",
-          "| peer | HEAR 2021 task | published | nearest suite task | this peer here (linear probe) | `cola` here |",
-          "|---|---|---:|---|---:|---:|"]
+    md = [
+        "",
+        "## Peers' published HEAR 2021 scores (context)",
+        "",
+        "Scores from the HEAR 2021 leaderboard data (source column), under HEAR's own protocol (a shallow MLP) "
+        "on HEAR's datasets. Our tasks are built from other recordings, so these numbers are context for the "
+        "peers' rows, not a comparison with them.",
+        "",
+        "| peer | HEAR 2021 task | published | nearest suite task | this peer here (linear probe) | `cola` here |",
+        "|---|---|---:|---|---:|---:|",
+    ]
     for r in published.itertuples():
         here = {}
         for model in (r.module, "cola"):
-            rows = summary[(summary["model"].astype(str) == PEER_NAMES.get(model, model))
-                           & summary["task"].astype(str).str.startswith(f"{r.nearest_suite_task}-")]
+            rows = summary[
+                (summary["model"].astype(str) == PEER_NAMES.get(model, model))
+                & summary["task"].astype(str).str.startswith(f"{r.nearest_suite_task}-")
+            ]
             here[model] = f"{rows['mean'].iloc[0]:.1f}" if len(rows) else "not measured yet"
-        md.append(f"| {r.peer} | {r.hear_task} ({r.metric}) | {100 * r.score:.1f} | {r.nearest_suite_task} | "
-                  f"{here[r.module]} | {here['cola']} |")
+        md.append(
+            f"| {r.peer} | {r.hear_task} ({r.metric}) | {100 * r.score:.1f} | {r.nearest_suite_task} | "
+            f"{here[r.module]} | {here['cola']} |"
+        )
     md += ["", f"Sources: {'; '.join(sorted(set(published['source'])))}."]
     return md
-
-
 
 
 def is_percent(metric: str) -> bool:
@@ -194,12 +218,16 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
         metric = group["metric"].iloc[0]
         values = group["score"].to_numpy(dtype=float) * (100.0 if is_percent(metric) else 1.0)
         values = values[np.isfinite(values)]
-        out.append({
-            "task": task, "model": model, "metric": metric,
-            "mean": float(values.mean()) if len(values) else math.nan,
-            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            "n": len(values),
-        })
+        out.append(
+            {
+                "task": task,
+                "model": model,
+                "metric": metric,
+                "mean": float(values.mean()) if len(values) else math.nan,
+                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                "n": len(values),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -243,18 +271,31 @@ def compare(summary: pd.DataFrame, a: str, b: str) -> dict[str, object]:
     # one run a task on both sides (e.g. one HEAR seed): there is no spread to test a difference against
     single = bool(common) and int(sa.loc[common, "n"].max()) <= 1 and int(sb.loc[common, "n"].max()) <= 1
     return {
-        "common": common, "wins": wins, "losses": losses, "ties": ties, "n_avg": n, "single": single,
-        "avg_a": mean_a, "avg_b": mean_b, "diff": mean_a - mean_b, "spread": math.hypot(std_a, std_b),
+        "common": common,
+        "wins": wins,
+        "losses": losses,
+        "ties": ties,
+        "n_avg": n,
+        "single": single,
+        "avg_a": mean_a,
+        "avg_b": mean_b,
+        "diff": mean_a - mean_b,
+        "spread": math.hypot(std_a, std_b),
     }
 
 
 def verdict(diff: float, spread: float, single: bool = False) -> str:
-    """"wins" / "loses" only when the difference exceeds the spread; with one run a side, "ahead" / "behind"."""
+    """ "wins" / "loses" only when the difference exceeds the spread; with one run a side, "ahead" / "behind"."""
     if math.isnan(diff):
         return "no common tasks"
     if single:
-        return "ahead, one run each (no spread)" if diff > 0 else "behind, one run each (no spread)" if diff < 0 \
+        return (
+            "ahead, one run each (no spread)"
+            if diff > 0
+            else "behind, one run each (no spread)"
+            if diff < 0
             else "equal, one run each"
+        )
     if diff > spread:
         return "wins"
     if diff < -spread:
@@ -272,8 +313,7 @@ def results_table(summary: pd.DataFrame, models: list[str]) -> str:
     """Markdown table: one row per task, one column per model, plus the suite average."""
     tasks = sorted(set(summary["task"]))
     cells = {(r.task, r.model): r for r in summary.itertuples()}
-    lines = ["| task | metric | " + " | ".join(f"`{m}`" for m in models) + " |",
-             "|---|---|" + "---:|" * len(models)]
+    lines = ["| task | metric | " + " | ".join(f"`{m}`" for m in models) + " |", "|---|---|" + "---:|" * len(models)]
     for task in tasks:
         metric = next(cells[(task, m)].metric for m in models if (task, m) in cells)
         row = [_cell(cells.get((task, m))) for m in models]
@@ -339,13 +379,18 @@ def summary_lines(tables: dict[str, pd.DataFrame], config: ReportConfig) -> list
             c = compare(summary, config.main_model, other)
             if c["n_avg"]:
                 spread = "" if c["single"] else f"spread {c['spread']:.1f}, "
-                parts.append(f"vs `{other}` {c['diff']:+.1f} ({spread}{c['n_avg']} tasks): "
-                             f"{verdict(c['diff'], c['spread'], c['single'])}")
+                parts.append(
+                    f"vs `{other}` {c['diff']:+.1f} ({spread}{c['n_avg']} tasks): "
+                    f"{verdict(c['diff'], c['spread'], c['single'])}"
+                )
         if n:
             single = int(summary.loc[summary["model"] == config.main_model, "n"].max()) <= 1
             average = f"{mean:.1f}" if single else f"{mean:.1f} ± {std:.1f}"
-            lines.append(f"- {title}: `{config.main_model}` suite average {average} over {n} tasks; "
-                         + ("; ".join(parts) if parts else "no other model yet") + ".")
+            lines.append(
+                f"- {title}: `{config.main_model}` suite average {average} over {n} tasks; "
+                + ("; ".join(parts) if parts else "no other model yet")
+                + "."
+            )
     return lines or ["- No results for the main model yet."]
 
 
@@ -361,8 +406,10 @@ def ablation_table(tables: dict[str, pd.DataFrame], ablations: tuple[Ablation, .
             measured = f"{c['diff']:+.1f}{spread} ({c['n_avg']} tasks)"
             v = verdict(c["diff"], c["spread"], c["single"])
             result = {"wins": "same direction as the paper", "loses": "opposite of the paper"}.get(
-                v, f"{v.split(',')[0]} of `{ab.worse}`, one run each (no spread)" if c["single"]
-                else "inconclusive (within the spread)"
+                v,
+                f"{v.split(',')[0]} of `{ab.worse}`, one run each (no spread)"
+                if c["single"]
+                else "inconclusive (within the spread)",
             )
         lines.append(
             f"| `{ab.better}` vs `{ab.worse}` ({ab.title}) | {ab.protocol} | +{ab.paper_points:.1f} "
@@ -375,8 +422,10 @@ def transfer_table(summary: pd.DataFrame, transfers: tuple[Transfer, ...]) -> tu
     """The in- vs out-of-domain table (test suite averages, differences to each random init with their spread)
     and one summary sentence per pool."""
     randoms = list(dict.fromkeys(r for t in transfers for r in t.randoms))
-    lines = ["| pretraining pool | model | suite average | " + " | ".join(f"vs `{r}`" for r in randoms)
-             + " | verdict |", "|---|---|---:|" + "---:|" * len(randoms) + "---|"]
+    lines = [
+        "| pretraining pool | model | suite average | " + " | ".join(f"vs `{r}`" for r in randoms) + " | verdict |",
+        "|---|---|---:|" + "---:|" * len(randoms) + "---|",
+    ]
     sentences = []
     for t in transfers:
         mean, std, n = suite_average(summary, t.model) if not summary.empty else (math.nan, math.nan, 0)
@@ -478,8 +527,13 @@ def plot_checkpoint_curves(
         steps, means, stds = zip(*points, strict=True)
         ax.errorbar(steps, means, yerr=stds, marker="o", capsize=3, label=run)
     for name, value in references.items():
-        ax.axhline(value, linestyle="--", linewidth=1, color="gray" if "random" in name else "black",
-                   label=f"{name}: {value:.1f}")
+        ax.axhline(
+            value,
+            linestyle="--",
+            linewidth=1,
+            color="gray" if "random" in name else "black",
+            label=f"{name}: {value:.1f}",
+        )
     ax.set(xlabel="pretraining step", ylabel="linear-probe suite average (points)", title="Pretraining helps?")
     ax.legend(fontsize="small")
     _save_figure(fig, path)
@@ -523,9 +577,15 @@ def generate_report(config: ReportConfig | None = None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     all_tables = {p: summarize(load_rows(out_dir, p)) for p in PROTOCOL_TITLES}
     # checkpoints of a run ("cola@2000") get their own curve, screening runs the selection table: not columns
-    tables = {p: t[~t["model"].astype(str).str.match(CHECKPOINT_NAME.pattern)
-                   & ~t["model"].astype(str).str.startswith(SCREEN_PREFIX)] if not t.empty else t
-              for p, t in all_tables.items()}
+    tables = {
+        p: t[
+            ~t["model"].astype(str).str.match(CHECKPOINT_NAME.pattern)
+            & ~t["model"].astype(str).str.startswith(SCREEN_PREFIX)
+        ]
+        if not t.empty
+        else t
+        for p, t in all_tables.items()
+    }
     transfer_md, transfer_lines = transfer_table(tables["linear_probe"], config.transfers)
     md = [
         "# Results",
@@ -570,8 +630,11 @@ def generate_report(config: ReportConfig | None = None) -> Path:
     md += ["", "## Ablations against the paper's claims", "", ablation_table(tables, config.ablations)]
     md += leaderboard_section(out_dir, tables["linear_probe"])
     probe_rows = all_tables["linear_probe"]
-    curves = checkpoint_curves(probe_rows[~probe_rows["model"].astype(str).str.startswith(SCREEN_PREFIX)]) \
-        if not probe_rows.empty else {}
+    curves = (
+        checkpoint_curves(probe_rows[~probe_rows["model"].astype(str).str.startswith(SCREEN_PREFIX)])
+        if not probe_rows.empty
+        else {}
+    )
     if curves:
         references = {}
         for label, models in config.curve_references.items():
@@ -580,24 +643,36 @@ def generate_report(config: ReportConfig | None = None) -> Path:
                 references[label] = float(np.mean(values))
         png = plot_checkpoint_curves(curves, references, out_dir / "probe_vs_steps.png")
         md += ["", "## Linear probe against pretraining steps", "", "| run | step | suite average |", "|---|---:|---:|"]
-        md += [f"| `{run}` | {step} | {mean:.1f} ± {std:.1f} |"
-               for run, points in curves.items() for step, mean, std in points]
+        md += [
+            f"| `{run}` | {step} | {mean:.1f} ± {std:.1f} |"
+            for run, points in curves.items()
+            for step, mean, std in points
+        ]
         md += ["", f"![linear probe against pretraining steps]({png.name})"]
     valid = validation_averages(load_rows(out_dir, "linear_probe"))
     if not valid.empty:
-        md += ["", "## Model selection on the validation splits", "",
-               "The linear probe's validation score (accuracy, or mean average precision where the task's metric "
-               "is not an accuracy; frame mAP on event tasks), averaged over seeds and then tasks. The shipped "
-               "weights are chosen on this column; test scores play no part.", "",
-               "| model | validation average (points) | test average (points) | tasks |", "|---|---:|---:|---:|"]
+        md += [
+            "",
+            "## Model selection on the validation splits",
+            "",
+            "The linear probe's validation score (accuracy, or mean average precision where the task's metric "
+            "is not an accuracy; frame mAP on event tasks), averaged over seeds and then tasks. The shipped "
+            "weights are chosen on this column; test scores play no part.",
+            "",
+            "| model | validation average (points) | test average (points) | tasks |",
+            "|---|---:|---:|---:|",
+        ]
         for r in valid.itertuples():
             test, std, _ = suite_average(all_tables["linear_probe"], r.model)
             md.append(f"| `{r.model}` | {r.valid:.1f} | {test:.1f} ± {std:.1f} | {r.n_tasks} |")
     logs = sorted(out_dir.glob(config.pretrain_logs))
     png = plot_pretraining(logs, out_dir / "pretraining.png") if logs else None
     md += ["", "## Pretraining curve", ""]
-    md.append(f"![pretraining loss and accuracy]({png.name})" if png else
-              f"No pretraining log yet (`{config.pretrain_logs}` with columns step, loss, acc).")
+    md.append(
+        f"![pretraining loss and accuracy]({png.name})"
+        if png
+        else f"No pretraining log yet (`{config.pretrain_logs}` with columns step, loss, acc)."
+    )
     readme = atomic_write_text(out_dir / "README.md", "\n".join(md) + "\n")
     log.info("wrote %s", readme)
     return readme

@@ -99,14 +99,16 @@ def read_rows(path: str | Path) -> list[ResultRow]:
         if missing:
             raise ValueError(f"{path}: missing columns {sorted(missing)}")
         return [
-            ResultRow(**{
-                **{k: r[k] for k in ResultRow.columns()},
-                "seed": int(r["seed"]),
-                "score": float(r["score"]),
-                "primary": r["primary"] in ("True", "true", "1"),
-                "n_train": int(r["n_train"]),
-                "n_test": int(r["n_test"]),
-            })
+            ResultRow(
+                **{
+                    **{k: r[k] for k in ResultRow.columns()},
+                    "seed": int(r["seed"]),
+                    "score": float(r["score"]),
+                    "primary": r["primary"] in ("True", "true", "1"),
+                    "n_train": int(r["n_train"]),
+                    "n_test": int(r["n_test"]),
+                }
+            )
             for r in reader
         ]
 
@@ -134,4 +136,3 @@ def _locked(path: Path):
         yield
     finally:
         os.close(fd)  # closing releases the lock
-

@@ -46,9 +46,12 @@ def run_linear_probe(
         rows += task_rows
         log.info(
             "%s: %s %s = %s in %.1f s (%s)",
-            spec.display_name, task.name, task.primary_metric,
+            spec.display_name,
+            task.name,
+            task.primary_metric,
             _mean_std([r.scores[task.primary_metric] for r in results]),
-            time.perf_counter() - start, "cached embeddings" if embeddings.from_cache else "embeddings computed",
+            time.perf_counter() - start,
+            "cached embeddings" if embeddings.from_cache else "embeddings computed",
         )
     return rows
 

@@ -115,6 +115,4 @@ def apply_zoom(logmel: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     theta[:, 1, 2] = params[:, 1]
     x = logmel.unsqueeze(1)
     grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)[
-        :, 0
-    ]
+    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)[:, 0]

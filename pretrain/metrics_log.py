@@ -27,9 +27,7 @@ class MetricsLog:
     value a row lacks is left empty.
     """
 
-    def __init__(
-        self, out_dir: str | os.PathLike, resume_step: int | None = None, extra: tuple[str, ...] = ()
-    ) -> None:
+    def __init__(self, out_dir: str | os.PathLike, resume_step: int | None = None, extra: tuple[str, ...] = ()) -> None:
         self.columns = COLUMNS + tuple(c for c in extra if c not in COLUMNS)
         self.path = Path(out_dir) / "log.csv"
         self.path.parent.mkdir(parents=True, exist_ok=True)

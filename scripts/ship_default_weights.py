@@ -106,8 +106,7 @@ def _copy_log(src: Path, dst: Path, last_step: int) -> None:
     atomic_write_text(dst, out.getvalue())
 
 
-def _markdown(p: dict, readout: tuple[str, ...], source: str, out: Path, size: int, digest: str,
-              log_path: Path) -> str:
+def _markdown(p: dict, readout: tuple[str, ...], source: str, out: Path, size: int, digest: str, log_path: Path) -> str:
     data = p.get("data", {})
     rows = [
         ("weights file", f"`{out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}` (fp16)"),
@@ -132,8 +131,13 @@ def _markdown(p: dict, readout: tuple[str, ...], source: str, out: Path, size: i
         rows.append(("changed after training", changes))
     if p.get("init_weights"):
         init = p["init_weights"]
-        rows.append(("initialised from", f"`{init.get('path')}` (sha256 `{str(init.get('sha256'))[:12]}`, "
-                                          f"{init.get('steps')} steps of {init.get('objective')})"))
+        rows.append(
+            (
+                "initialised from",
+                f"`{init.get('path')}` (sha256 `{str(init.get('sha256'))[:12]}`, "
+                f"{init.get('steps')} steps of {init.get('objective')})",
+            )
+        )
     lines = [
         "# Provenance of the shipped default weights",
         "",
@@ -183,8 +187,10 @@ def _pools(data: dict) -> str:
         pools = pool_identity(data["folders"], data.get("files"))
     if not pools:
         return "not recorded (not a `cola-suite pool` folder, or rebuilt since)"
-    return "; ".join(f"`{_relative(p['folder'])}`: {p['domain']} (`{p['name']}`, {p['hours']} h, "
-                     f"sha256 `{p['sha256'][:16]}`)" for p in pools)
+    return "; ".join(
+        f"`{_relative(p['folder'])}`: {p['domain']} (`{p['name']}`, {p['hours']} h, sha256 `{p['sha256'][:16]}`)"
+        for p in pools
+    )
 
 
 def _relative(folder: str) -> str:

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="SECTION.KEY=VALUE",
         required=True,
-        help="a config change; VALUE is read as TOML (3, 1e-3, true, [\"a\", \"b\"], \"x\"), else a string",
+        help='a config change; VALUE is read as TOML (3, 1e-3, true, ["a", "b"], "x"), else a string',
     )
     args = parser.parse_args(argv)
     model = load_weights(args.weights)

@@ -96,7 +96,15 @@ def make_event_task(
     rng = np.random.default_rng(seed)
     files = files or {"train": 8, "valid": 3, "test": 3}
     task = _start_task(
-        root, name, "event", "multilabel", "trainvaltest", list(files), ["event_onset_200ms_fms"], duration, classes,
+        root,
+        name,
+        "event",
+        "multilabel",
+        "trainvaltest",
+        list(files),
+        ["event_onset_200ms_fms"],
+        duration,
+        classes,
         extra_metadata,
     )
     for split, count in files.items():

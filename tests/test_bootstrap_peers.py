@@ -35,7 +35,9 @@ def logged_python(tmp_path: Path) -> tuple[Path, Path]:
 def _run(python: Path, requirements: Path, stamp: Path) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         ["bash", str(SCRIPT), "--python", str(python), "--requirements", str(requirements), "--stamp", str(stamp)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
@@ -94,21 +96,40 @@ def test_bootstrap_with_an_up_to_date_stack_runs_only_the_peers_step(tmp_path, l
     (repo / "scripts").mkdir(parents=True)
     for name in ("bootstrap.sh", "install_peers.sh", "debian-packages.txt"):
         shutil.copy(ROOT / "scripts" / name, repo / "scripts" / name)
-    for name in ("requirements.txt", "requirements-hear.txt", "requirements-dev.txt", "requirements-peers.txt",
-                 "setup.cfg"):
+    for name in (
+        "requirements.txt",
+        "requirements-hear.txt",
+        "requirements-dev.txt",
+        "requirements-peers.txt",
+        "setup.cfg",
+    ):
         shutil.copy(ROOT / name, repo / name)
     venv_bin = repo / ".venv" / "bin"
     venv_bin.mkdir(parents=True)
     (venv_bin / "python").symlink_to(python)
-    stack = [repo / n for n in ("requirements.txt", "requirements-hear.txt", "requirements-dev.txt", "setup.cfg",
-                                "scripts/bootstrap.sh")]
+    stack = [
+        repo / n
+        for n in (
+            "requirements.txt",
+            "requirements-hear.txt",
+            "requirements-dev.txt",
+            "setup.cfg",
+            "scripts/bootstrap.sh",
+        )
+    ]
     (repo / ".venv" / ".bootstrap-stamp").write_text(_sha256_of(*stack) + "\n")
     (repo / ".venv" / ".peers-stamp").write_text(
-        _sha256_of(repo / "requirements-peers.txt", repo / "scripts" / "install_peers.sh") + "\n")
+        _sha256_of(repo / "requirements-peers.txt", repo / "scripts" / "install_peers.sh") + "\n"
+    )
 
     def bootstrap(**env: str) -> str:
-        proc = subprocess.run(["bash", str(repo / "scripts" / "bootstrap.sh")], capture_output=True, text=True,
-                              timeout=600, env={**os.environ, **env})
+        proc = subprocess.run(
+            ["bash", str(repo / "scripts" / "bootstrap.sh")],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, **env},
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return proc.stdout
 

@@ -66,8 +66,11 @@ def test_folder_to_npz_shapes_skipped_file_batching_and_exit_status(folder, tmp_
     assert rc == EXIT_SKIPPED  # done, but one file was skipped
 
     result = read_output(out)
-    good = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.suffix in (".wav", ".flac")
-                  and p.name != "notes.wav")
+    good = sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.suffix in (".wav", ".flac") and p.name != "notes.wav"
+    )
     assert [f.name for f in result.files] == good and len(good) == 6
     assert result.skipped == [{"file": "class01/notes.wav", "error": result.skipped[0]["error"]}]
     assert "not a readable audio file" in result.skipped[0]["error"]
@@ -183,14 +186,31 @@ def test_long_file_is_streamed_in_chunks_with_the_same_timestamp_embeddings(tmp_
     assert max(n for _, _, n in counting_hear.CALLS) == len(audio)
     counting_hear.reset()
     chunked = tmp_path / "chunked.parquet"
-    assert main([str(folder), "-o", str(chunked), *MODULE, "--timestamp", "--scene", "--chunk-seconds", "7",
-                 "--context-seconds", "2", "-q"]) == EXIT_OK
+    assert (
+        main(
+            [
+                str(folder),
+                "-o",
+                str(chunked),
+                *MODULE,
+                "--timestamp",
+                "--scene",
+                "--chunk-seconds",
+                "7",
+                "--context-seconds",
+                "2",
+                "-q",
+            ]
+        )
+        == EXIT_OK
+    )
     # five chunks of 5.998 s, each decoded with 2 s of context (a little more to start on the 50 ms grid)
     assert len(chunk_bounds(29.99, 7.0)) == 5
     stamps = [n for kind, _, n in counting_hear.CALLS if kind == "timestamp"]
     assert len(stamps) == 5 and max(stamps) <= 10.05 * 16000  # never the whole file at once
     assert [n for kind, _, n in counting_hear.CALLS if kind == "scene"] == [round(5.998 * 16000)] * 4 + [
-        len(audio) - 4 * round(5.998 * 16000)]
+        len(audio) - 4 * round(5.998 * 16000)
+    ]
 
     a, b = read_output(whole).files[0], read_output(chunked).files[0]
     assert len(a.timestamps) == 600 and np.array_equal(a.timestamps, b.timestamps)  # no gap, no duplicate, even
@@ -200,8 +220,10 @@ def test_long_file_is_streamed_in_chunks_with_the_same_timestamp_embeddings(tmp_
     # (a cut tone clicks in bands that are otherwise silent)
     error = np.abs(b.scene[:64] - a.scene[:64])
     first_chunk_only = np.abs(_direct_scene(audio[: round(5.998 * 16000)])[:64] - a.scene[:64])
-    print(f"scene band means: chunked vs whole max {error.max():.3f} mean {error.mean():.3f}; "
-          f"first chunk vs whole max {first_chunk_only.max():.3f} mean {first_chunk_only.mean():.3f}")
+    print(
+        f"scene band means: chunked vs whole max {error.max():.3f} mean {error.mean():.3f}; "
+        f"first chunk vs whole max {first_chunk_only.max():.3f} mean {first_chunk_only.mean():.3f}"
+    )
     assert error.mean() < 0.05 and error.max() < 0.3
     assert first_chunk_only.mean() > 5 * error.mean()  # the mean covers all chunks, not the first one
     assert b.duration_s == pytest.approx(29.99)
@@ -215,7 +237,13 @@ def test_parquet_output_holds_the_same_rows_as_npz(folder, tmp_path):
 
     table = pq.read_table(parquet)
     assert table.num_rows == 6 and table.column_names == [
-        "filename", "sha256", "duration_s", "scene", "timestamps", "timestamp_embeddings"]
+        "filename",
+        "sha256",
+        "duration_s",
+        "scene",
+        "timestamps",
+        "timestamp_embeddings",
+    ]
     a, b = read_output(npz), read_output(parquet)
     assert a.skipped == b.skipped
     for x, y in zip(a.files, b.files, strict=True):
@@ -260,8 +288,6 @@ def test_errors_have_their_exit_status(tmp_path, folder, caplog):
 def test_cola_embed_is_a_console_script():
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")
-    scripts = dict(
-        line.split(" = ") for line in config["options.entry_points"]["console_scripts"].strip().splitlines()
-    )
+    scripts = dict(line.split(" = ") for line in config["options.entry_points"]["console_scripts"].strip().splitlines())
     module, func = scripts["cola-embed"].split(":")
     assert getattr(importlib.import_module(module), func) is main

@@ -14,9 +14,16 @@ from eval.modules import ModuleSpec
 from eval.tasks import find_tasks, load_task
 
 # A short, fixed MLP recipe through heareval's own task-specific grid option (metadata evaluation_params).
-QUICK_GRID = {"evaluation_params": {"task_specific_param_grid": {
-    "lr": [1e-2], "max_epochs": [30], "patience": [10], "hidden_layers": [1],
-}}}
+QUICK_GRID = {
+    "evaluation_params": {
+        "task_specific_param_grid": {
+            "lr": [1e-2],
+            "max_epochs": [30],
+            "patience": [10],
+            "hidden_layers": [1],
+        }
+    }
+}
 
 
 def test_runtime_fixes_restore_what_heareval_needs():

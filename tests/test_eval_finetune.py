@@ -20,9 +20,28 @@ def scene_task(tmp_path_factory):
 
 
 def test_cli_finetunes_from_the_weights_and_from_scratch(scene_task, random_weights, tmp_path):
-    assert main(["finetune", "--weights", str(random_weights), "--tasks-dir", str(scene_task.path.parent),
-                 "--name", "cola", "--seeds", "1", "--epochs", "1", "--batch-size", "4",
-                 "--results-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--weights",
+                str(random_weights),
+                "--tasks-dir",
+                str(scene_task.path.parent),
+                "--name",
+                "cola",
+                "--seeds",
+                "1",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "4",
+                "--results-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     rows = read_rows(tmp_path / "finetune.csv")
     assert sorted(r.model for r in rows) == ["cola", "scratch"]
     assert {r.protocol for r in rows} == {"finetune"}
@@ -32,8 +51,9 @@ def test_cli_finetunes_from_the_weights_and_from_scratch(scene_task, random_weig
 
 def test_finetuning_is_reproducible(scene_task, random_weights):
     config = FinetuneConfig(epochs=1, batch_size=4)
-    first, again = (finetune_task(random_weights, scene_task, "pretrained", seeds=[0], config=config)[0]
-                    for _ in range(2))
+    first, again = (
+        finetune_task(random_weights, scene_task, "pretrained", seeds=[0], config=config)[0] for _ in range(2)
+    )
     assert first.scores == again.scores and first.chosen == again.chosen and first.chosen["epoch"] == 1
 
 

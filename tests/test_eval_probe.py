@@ -37,8 +37,15 @@ def _accuracy(probe, x, y) -> float:
 def test_probe_separates_separable_embeddings():
     rng = np.random.default_rng(0)
     x, y = _clusters(600, 64, rng, separation=3.0)
-    probe = fit_linear(x[:300], y[:300], x[300:400], y[300:400],
-                       lambda p, t: selection_score("top1_acc", p, t), multilabel=False, seed=0)
+    probe = fit_linear(
+        x[:300],
+        y[:300],
+        x[300:400],
+        y[300:400],
+        lambda p, t: selection_score("top1_acc", p, t),
+        multilabel=False,
+        seed=0,
+    )
     assert _accuracy(probe, x[400:], y[400:]) >= 0.99
     assert probe.l2 in LinearConfig().l2_grid and probe.epoch >= 1
 
@@ -47,8 +54,15 @@ def test_probe_is_at_chance_on_shuffled_labels():
     rng = np.random.default_rng(1)
     x, y = _clusters(1600, 64, rng, separation=3.0)
     y = y[rng.permutation(len(y))]  # labels no longer depend on the embeddings
-    probe = fit_linear(x[:800], y[:800], x[800:1000], y[800:1000],
-                       lambda p, t: selection_score("top1_acc", p, t), multilabel=False, seed=0)
+    probe = fit_linear(
+        x[:800],
+        y[:800],
+        x[800:1000],
+        y[800:1000],
+        lambda p, t: selection_score("top1_acc", p, t),
+        multilabel=False,
+        seed=0,
+    )
     assert abs(_accuracy(probe, x[1000:], y[1000:]) - 1 / len(LABELS)) < 0.07
 
 
@@ -64,8 +78,19 @@ def test_multilabel_probe_reaches_full_map():
 def test_seed_changes_the_probe_but_not_its_reproducibility():
     rng = np.random.default_rng(3)
     x, y = _clusters(300, 16, rng, separation=0.5)
-    fit = [fit_linear(x[:150], y[:150], x[150:], y[150:], lambda p, t: selection_score("top1_acc", p, t),
-                      multilabel=False, seed=s, config=LinearConfig(max_epochs=5)) for s in (0, 0, 1)]
+    fit = [
+        fit_linear(
+            x[:150],
+            y[:150],
+            x[150:],
+            y[150:],
+            lambda p, t: selection_score("top1_acc", p, t),
+            multilabel=False,
+            seed=s,
+            config=LinearConfig(max_epochs=5),
+        )
+        for s in (0, 0, 1)
+    ]
     assert np.array_equal(fit[0].weight, fit[1].weight)
     assert not np.array_equal(fit[0].weight, fit[2].weight)
 
@@ -102,8 +127,9 @@ def test_fast_average_precision_matches_sklearn():
 def test_perfect_frames_give_perfect_onset_f_measure():
     labels = ("beep", "buzz")
     timestamps = np.arange(0, 3000, 50, dtype=np.float32)
-    reference = {"x.wav": [{"label": "beep", "start": 200.0, "end": 700.0},
-                           {"label": "buzz", "start": 1500.0, "end": 2200.0}]}
+    reference = {
+        "x.wav": [{"label": "beep", "start": 200.0, "end": 700.0}, {"label": "buzz", "start": 1500.0, "end": 2200.0}]
+    }
     frames = frame_targets(reference["x.wav"], timestamps, labels)
     events = frames_to_events(frames, timestamps, labels, median_filter_ms=150, min_duration=60)
     assert [e["label"] for e in events] == ["beep", "buzz"]

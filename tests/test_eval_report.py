@@ -16,16 +16,33 @@ from eval.results import ResultRow, append_rows, read_rows
 
 def _row(protocol, task, model, seed, score, metric="top1_acc"):
     return ResultRow(
-        protocol=protocol, task=task, model=model, module="cola_hear", weights_sha256=f"{model:0<64}"[:64],
-        seed=seed, fold="test", metric=metric, score=score, primary=True, n_train=10, n_test=5, details="",
-        commit="abc", command="cola-eval probe", date="2026-01-01T00:00:00+00:00",
+        protocol=protocol,
+        task=task,
+        model=model,
+        module="cola_hear",
+        weights_sha256=f"{model:0<64}"[:64],
+        seed=seed,
+        fold="test",
+        metric=metric,
+        score=score,
+        primary=True,
+        n_train=10,
+        n_test=5,
+        details="",
+        commit="abc",
+        command="cola-eval probe",
+        date="2026-01-01T00:00:00+00:00",
     )
 
 
 def _probe_rows():
     scores = {  # (task, metric) -> model -> per-seed scores
-        ("task-a", "top1_acc"): {"cola": [0.80, 0.90, 0.85], "random-init": [0.6] * 3,
-                                 "logmel-stats": [0.90, 0.92, 0.94], "cola-cosine": [0.8] * 3},
+        ("task-a", "top1_acc"): {
+            "cola": [0.80, 0.90, 0.85],
+            "random-init": [0.6] * 3,
+            "logmel-stats": [0.90, 0.92, 0.94],
+            "cola-cosine": [0.8] * 3,
+        },
         ("task-b", "mAP"): {"cola": [0.7] * 3, "random-init": [0.50, 0.52, 0.54], "logmel-stats": [0.71, 0.70, 0.72]},
     }
     rows = [_row("linear_probe", "task-a", "cola", 0, 0.10)]  # an older run, replaced by the re-run below
@@ -37,10 +54,17 @@ def _probe_rows():
 
 NUMBER = re.compile(r"(?<![\w.])[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 VERDICT_FORMS = {  # verdict word -> the forms a sentence may use for it
-    "wins": ("wins", "win", "won"), "loses": ("loses", "lose", "lost"), "ties": ("ties", "tie", "tied"),
-    "ahead": ("ahead",), "behind": ("behind",), "equal": ("equal",), "inconclusive": ("inconclusive",),
-    "same direction": ("same direction",), "opposite": ("opposite",),
-    "does not beat": ("does not beat", "doesn't beat"), "beats": ("beats", "beat"),
+    "wins": ("wins", "win", "won"),
+    "loses": ("loses", "lose", "lost"),
+    "ties": ("ties", "tie", "tied"),
+    "ahead": ("ahead",),
+    "behind": ("behind",),
+    "equal": ("equal",),
+    "inconclusive": ("inconclusive",),
+    "same direction": ("same direction",),
+    "opposite": ("opposite",),
+    "does not beat": ("does not beat", "doesn't beat"),
+    "beats": ("beats", "beat"),
 }
 VERDICT_OF = {form: verdict for verdict, forms in VERDICT_FORMS.items() for form in forms}
 VERDICT = re.compile(r"\b(" + "|".join(sorted(map(re.escape, VERDICT_OF), key=len, reverse=True)) + r")\b")
@@ -81,8 +105,13 @@ def _facts(sentence: str) -> dict[str, list[str]]:
 def test_facts_of_a_sentence_ignore_its_wording():
     worded = "- `a` vs `b`: wins on 2 task(s) (task-a, task-x), 1,000 steps, 77.5 vs 81.5 (-4.0, x100): **`a` ties**."
     reworded = "- `a` against `b`: won 2 (task-a and task-x) after 1,000 steps; x100 77.5 to 81.5, -4.0 → **tied**"
-    expected = {"models": ["a", "b", "a"], "tasks": ["task-a", "task-x"],
-                "numbers": ["2", "1,000", "77.5", "81.5", "-4.0"], "verdicts": ["wins", "ties"], "bold": ["ties"]}
+    expected = {
+        "models": ["a", "b", "a"],
+        "tasks": ["task-a", "task-x"],
+        "numbers": ["2", "1,000", "77.5", "81.5", "-4.0"],
+        "verdicts": ["wins", "ties"],
+        "bold": ["ties"],
+    }
     assert _facts(worded) == expected
     assert _facts(reworded) == {**expected, "models": ["a", "b"]}
     assert _facts(worded.replace("81.5", "81.6")) != expected and _facts(worded.replace("ties", "wins")) != expected
@@ -91,10 +120,14 @@ def test_facts_of_a_sentence_ignore_its_wording():
 @pytest.fixture
 def results_dir(tmp_path):
     append_rows(_probe_rows(), tmp_path)
-    append_rows([_row("finetune", "task-a", "cola", s, v) for s, v in enumerate([0.55, 0.56, 0.54])]
-                + [_row("finetune", "task-a", "scratch", s, v) for s, v in enumerate([0.50, 0.51, 0.52])], tmp_path)
-    append_rows([_row("hear", "task-a", "cola", 42, float("nan")), _row("hear", "task-b", "cola", 42, 0.5, "mAP")],
-                tmp_path)
+    append_rows(
+        [_row("finetune", "task-a", "cola", s, v) for s, v in enumerate([0.55, 0.56, 0.54])]
+        + [_row("finetune", "task-a", "scratch", s, v) for s, v in enumerate([0.50, 0.51, 0.52])],
+        tmp_path,
+    )
+    append_rows(
+        [_row("hear", "task-a", "cola", 42, float("nan")), _row("hear", "task-b", "cola", 42, 0.5, "mAP")], tmp_path
+    )
     (tmp_path / "pretrain").mkdir()
     log = "step,loss,accuracy\n0,4.8,0.01\n100,3.0,0.2\n200,2.1,0.4\n"  # pretrain's metrics log columns
     (tmp_path / "pretrain" / "cola-default.csv").write_text(log)
@@ -106,8 +139,9 @@ def test_tables_hold_the_expected_cells(results_dir):
     assert "| task | metric | `cola` | `random-init` | `logmel-stats` | `cola-cosine` |" in text
     assert "| task-a | top1_acc (x100) | 85.0 ± 5.0 | 60.0 ± 0.0 | 92.0 ± 2.0 | 80.0 ± 0.0 |" in text
     assert "| task-b | mAP (x100) | 70.0 ± 0.0 | 52.0 ± 2.0 | 71.0 ± 1.0 | – |" in text
-    assert ("| **suite average** | points | **77.5 ± 2.5** | **56.0 ± 1.0** | **81.5 ± 1.1** "
-            "| **80.0 ± 0.0** (1/2 tasks) |") in text
+    assert (
+        "| **suite average** | points | **77.5 ± 2.5** | **56.0 ± 1.0** | **81.5 ± 1.1** | **80.0 ± 0.0** (1/2 tasks) |"
+    ) in text
     # HEAR table: a NaN score is left out of the mean
     assert "| task-b | mAP (x100) | 50.0 |" in text and "| task-a | top1_acc (x100) | – |" in text
 
@@ -121,24 +155,35 @@ ABLATIONS = (
 
 
 def test_text_states_wins_and_losses_from_the_numbers(results_dir):
-    assert [(a.better, a.worse) for a in DEFAULT_ABLATIONS[:2]] == [("cola-bilinear", "cola-cosine"),
-                                                                      ("cola-bilinear", "triplet")]
+    assert [(a.better, a.worse) for a in DEFAULT_ABLATIONS[:2]] == [
+        ("cola-bilinear", "cola-cosine"),
+        ("cola-bilinear", "triplet"),
+    ]
     text = generate_report(ReportConfig(results_dir=results_dir, ablations=ABLATIONS)).read_text()
     # summary: the suite average (mean, spread, tasks), then per baseline: difference, spread, tasks, verdict
     assert _facts(_bullet(_section(text, "Summary"), "Linear probe")) == {
-        "models": ["cola", "random-init", "logmel-stats", "cola-cosine"], "tasks": [],
+        "models": ["cola", "random-init", "logmel-stats", "cola-cosine"],
+        "tasks": [],
         "numbers": ["77.5", "2.5", "2", "+21.5", "2.7", "2", "-4.0", "2.7", "2", "+5.0", "5.0", "1"],
-        "verdicts": ["wins", "loses", "ties"], "bold": []}
+        "verdicts": ["wins", "loses", "ties"],
+        "bold": [],
+    }
     # per comparison: tasks won, lost, tied (and which), then both suite averages, difference, spread, verdict
     probe = _section(text, "Linear probe (COLA protocol)")
     assert _facts(_bullet(probe, "`cola`", "`random-init`")) == {
-        "models": ["cola", "random-init", "cola"], "tasks": ["task-a", "task-b"],
+        "models": ["cola", "random-init", "cola"],
+        "tasks": ["task-a", "task-b"],
         "numbers": ["2", "0", "0", "2", "77.5", "56.0", "+21.5", "2.7"],
-        "verdicts": ["wins", "loses", "ties", "wins"], "bold": ["wins"]}
+        "verdicts": ["wins", "loses", "ties", "wins"],
+        "bold": ["wins"],
+    }
     assert _facts(_bullet(probe, "`cola`", "`logmel-stats`")) == {
-        "models": ["cola", "logmel-stats", "cola"], "tasks": ["task-a", "task-b"],
+        "models": ["cola", "logmel-stats", "cola"],
+        "tasks": ["task-a", "task-b"],
         "numbers": ["0", "1", "1", "2", "77.5", "81.5", "-4.0", "2.7"],
-        "verdicts": ["wins", "loses", "ties", "loses"], "bold": ["loses"]}
+        "verdicts": ["wins", "loses", "ties", "loses"],
+        "bold": ["loses"],
+    }
     # ablations: protocol, the paper's points, measured difference ± spread (tasks), verdict against the paper
     ablations = _section(text, "Ablations against the paper's claims")
     cosine = _cells(ablations, "`cola`", "`cola-cosine`")
@@ -152,9 +197,14 @@ def test_text_states_wins_and_losses_from_the_numbers(results_dir):
 
 
 def test_checkpoints_of_a_run_form_a_curve_not_columns(results_dir):
-    append_rows([_row("linear_probe", task, f"cola@{step}", 0, score, metric)
-                 for step, score in ((100, 0.3), (200, 0.5)) for task, metric in (("task-a", "top1_acc"),
-                                                                                  ("task-b", "mAP"))], results_dir)
+    append_rows(
+        [
+            _row("linear_probe", task, f"cola@{step}", 0, score, metric)
+            for step, score in ((100, 0.3), (200, 0.5))
+            for task, metric in (("task-a", "top1_acc"), ("task-b", "mAP"))
+        ],
+        results_dir,
+    )
     text = generate_report(ReportConfig(results_dir=results_dir)).read_text()
     assert "| `cola` | 100 | 30.0 ± 0.0 |" in text and "| `cola` | 200 | 50.0 ± 0.0 |" in text
     probe_table = text.split("## Linear probe (COLA protocol)")[1].split("## HEAR")[0]
@@ -206,12 +256,19 @@ def test_one_run_a_side_reports_ahead_or_behind_not_a_win(results_dir):
     text = generate_report(ReportConfig(results_dir=results_dir)).read_text()
     # one run a side: no spread among the numbers, "ahead" / "behind" / "equal" instead of wins and losses
     assert _facts(_bullet(_section(text, "Summary"), "HEAR protocol")) == {
-        "models": ["cola", "logmel-stats"], "tasks": [], "numbers": ["50.0", "1", "+10.0", "1"],
-        "verdicts": ["ahead"], "bold": []}
+        "models": ["cola", "logmel-stats"],
+        "tasks": [],
+        "numbers": ["50.0", "1", "+10.0", "1"],
+        "verdicts": ["ahead"],
+        "bold": [],
+    }
     assert _facts(_bullet(_section(text, "HEAR protocol (heareval shallow MLP)"), "`cola`", "`logmel-stats`")) == {
-        "models": ["cola", "logmel-stats", "cola"], "tasks": ["task-b"],
+        "models": ["cola", "logmel-stats", "cola"],
+        "tasks": ["task-b"],
         "numbers": ["1", "0", "0", "1", "50.0", "40.0", "+10.0"],
-        "verdicts": ["ahead", "behind", "equal", "ahead"], "bold": ["ahead"]}
+        "verdicts": ["ahead", "behind", "equal", "ahead"],
+        "bold": ["ahead"],
+    }
 
 
 def test_models_table_lists_the_weights_of_the_rows_in_the_tables(tmp_path):
@@ -226,8 +283,12 @@ def test_transfer_section_compares_each_pool_with_every_random_init(tmp_path):
     from eval.report import RANDOM_STAGE0
 
     scores = {"insuite": 0.70, "disjoint-cosine-stage0": 0.62, RANDOM_STAGE0[0]: 0.60, RANDOM_STAGE0[1]: 0.58}
-    rows = [_row("linear_probe", task, model, seed, value + 0.01 * seed)
-            for model, value in scores.items() for task in ("task-a", "task-b") for seed in range(3)]
+    rows = [
+        _row("linear_probe", task, model, seed, value + 0.01 * seed)
+        for model, value in scores.items()
+        for task in ("task-a", "task-b")
+        for seed in range(3)
+    ]
     append_rows(rows, tmp_path)
     text = generate_report(ReportConfig(results_dir=tmp_path)).read_text()
     section = _section(text, "In-domain vs out-of-domain pretraining")
@@ -235,21 +296,40 @@ def test_transfer_section_compares_each_pool_with_every_random_init(tmp_path):
     # 71 vs 61: +10.0 with spread sqrt(2) * 1.0 / sqrt(2) = 1.0
     assert insuite[2:7] == ["71.0 ± 0.7", "+10.0 ± 1.0 (wins)", "+12.0 ± 1.0 (wins)", "–", "–"]
     assert _facts(insuite[7]) == {"models": [], "tasks": [], "numbers": ["2"], "verdicts": [], "bold": []}
-    append_rows([_row("linear_probe", t, m, s, 0.625) for m in (RANDOM_STAGE0[2], "random-init-stage0-bn")
-                 for t in ("task-a", "task-b") for s in range(3)], tmp_path)
+    append_rows(
+        [
+            _row("linear_probe", t, m, s, 0.625)
+            for m in (RANDOM_STAGE0[2], "random-init-stage0-bn")
+            for t in ("task-a", "task-b")
+            for s in range(3)
+        ],
+        tmp_path,
+    )
     text = generate_report(ReportConfig(results_dir=tmp_path)).read_text()
     section = _section(text, "In-domain vs out-of-domain pretraining")
     assert _facts(_cells(section, "`insuite`")[-1])["bold"] == ["beats"]
     disjoint = _cells(section, "`disjoint-cosine-stage0`")
     assert [(_facts(c)["numbers"], _facts(c)["verdicts"]) for c in disjoint[2:7]] == [
-        (["63.0", "0.7"], []), (["+2.0", "1.0"], ["wins"]), (["+4.0", "1.0"], ["wins"]),
-        (["+0.5", "0.7"], ["ties"]), (["+0.5", "0.7"], ["ties"])]
+        (["63.0", "0.7"], []),
+        (["+2.0", "1.0"], ["wins"]),
+        (["+4.0", "1.0"], ["wins"]),
+        (["+0.5", "0.7"], ["ties"]),
+        (["+0.5", "0.7"], ["ties"]),
+    ]
     assert _facts(disjoint[7])["verdicts"] == ["does not beat"]
     # one sentence per pool: pool (with its steps), model, suite average ± spread, tasks, verdict
     assert _facts(_bullet(text, "`insuite`")) == {
-        "models": ["cola-suite pool --domain suite", "insuite"], "tasks": [], "numbers": ["1,000", "71.0", "0.7", "2"],
-        "verdicts": ["beats"], "bold": ["beats"]}
+        "models": ["cola-suite pool --domain suite", "insuite"],
+        "tasks": [],
+        "numbers": ["1,000", "71.0", "0.7", "2"],
+        "verdicts": ["beats"],
+        "bold": ["beats"],
+    }
     assert _facts(_bullet(text, "`disjoint-cosine-stage0`")) == {
-        "models": ["cola-suite pool", "disjoint-cosine-stage0"], "tasks": [], "numbers": ["1,000", "63.0", "0.7", "2"],
-        "verdicts": ["does not beat"], "bold": []}
+        "models": ["cola-suite pool", "disjoint-cosine-stage0"],
+        "tasks": [],
+        "numbers": ["1,000", "63.0", "0.7", "2"],
+        "verdicts": ["does not beat"],
+        "bold": [],
+    }
     assert _cells(section, "`disjoint`")[2] == "not run"  # the longer run has no rows here

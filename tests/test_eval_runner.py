@@ -19,15 +19,26 @@ LOGMEL = "eval.baselines.logmel_stats"
 def tasks_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("tasks")
     make_scene_task(root)
-    make_scene_task(root, name="tiny-kfold-multilabel", split_mode="new_split_kfold", prediction_type="multilabel",
-                    per_class=2, seed=1)
+    make_scene_task(
+        root,
+        name="tiny-kfold-multilabel",
+        split_mode="new_split_kfold",
+        prediction_type="multilabel",
+        per_class=2,
+        seed=1,
+    )
     make_event_task(root)
     return root
 
 
 def test_runner_probes_every_task_and_appends_rows(tasks_dir, tmp_path):
-    rows = run_linear_probe(ModuleSpec(LOGMEL, name="logmel-stats"), tasks_dir, seeds=2,
-                            cache_dir=tmp_path / "cache", results_dir=tmp_path / "results")
+    rows = run_linear_probe(
+        ModuleSpec(LOGMEL, name="logmel-stats"),
+        tasks_dir,
+        seeds=2,
+        cache_dir=tmp_path / "cache",
+        results_dir=tmp_path / "results",
+    )
     primary = {}
     for r in rows:
         if r.primary:
@@ -51,8 +62,21 @@ def test_runner_probes_every_task_and_appends_rows(tasks_dir, tmp_path):
 
 
 def test_cli_probe_reuses_cached_embeddings(tasks_dir, tmp_path, capsys, caplog):
-    args = ["probe", "--module", LOGMEL, "--tasks-dir", str(tasks_dir), "--task", "tiny-scene", "--seeds", "1",
-            "--cache-dir", str(tmp_path / "cache"), "--results-dir", str(tmp_path / "results")]
+    args = [
+        "probe",
+        "--module",
+        LOGMEL,
+        "--tasks-dir",
+        str(tasks_dir),
+        "--task",
+        "tiny-scene",
+        "--seeds",
+        "1",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--results-dir",
+        str(tmp_path / "results"),
+    ]
     assert main(args) == 0
     caplog.clear()
     assert main(args) == 0

@@ -46,7 +46,8 @@ def test_cpu_fallback_writes_every_row_into_out(tmp_path):
     for variant in ("fp32", "bf16 autocast + channels_last"):
         assert float(rows[("gpu step", f"train step {variant}, batch 4")]["value"]) > 0
     assert rows[("gpu step", "train step bf16 autocast + channels_last + torch.compile, batch 4")]["value"].startswith(
-        "not measured")
+        "not measured"
+    )
     assert rows[("gpu torchrun", "ranks end with identical weights")]["value"] == "yes"
     assert "gloo" in rows[("gpu torchrun", "ranks end with identical weights")]["notes"]
     hear = {item: r for (section, item), r in rows.items() if section == "gpu hear"}

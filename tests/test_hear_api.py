@@ -187,8 +187,9 @@ def test_stage_readout_concatenates_its_parts(model):
     torch.testing.assert_close(emb[:, :80, -1280:], final[:, :80])
     assert torch.equal(ts, final_ts)
     windows, _ = get_timestamp_embeddings(audio, multi.with_hear(timestamp_mode="windows"))
-    torch.testing.assert_close(windows[..., -1280:], get_timestamp_embeddings(audio, model.with_hear(
-        timestamp_mode="windows"))[0])
+    torch.testing.assert_close(
+        windows[..., -1280:], get_timestamp_embeddings(audio, model.with_hear(timestamp_mode="windows"))[0]
+    )
 
 
 @pytest.mark.parametrize("readout", [(), ("final", "final"), ("stage",), ("block3",), ("stage1.max",)])
@@ -202,8 +203,11 @@ def test_bad_readout_is_refused(readout):
 def test_readout_weights_pass_hear_validator_and_bad_stage_is_named(tmp_path, random_weights):
     variant = tmp_path / "readout.safetensors"
     tool = [sys.executable, str(Path(__file__).parents[1] / "scripts" / "weights_variant.py")]
-    subprocess.run([*tool, str(random_weights), str(variant), "--set", 'hear.readout=["stage1","stage2","final"]'],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*tool, str(random_weights), str(variant), "--set", 'hear.readout=["stage1","stage2","final"]'],
+        check=True,
+        capture_output=True,
+    )
     assert load_model(str(variant)).scene_embedding_size == 24 * 16 + 40 * 8 + 1280
     run_hear_validator("cola_hear", variant)
     from safetensors.torch import load_file, save_file

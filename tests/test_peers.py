@@ -48,8 +48,14 @@ OFFLINE = textwrap.dedent("""
 
 def _python(code: str, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-c", OFFLINE + textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", OFFLINE + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def test_the_network_guard_catches_a_download():
@@ -133,14 +139,29 @@ def test_cola_eval_probe_with_hearbaseline_naive(tmp_path, capsys):
     """The linear probe on a module this project did not write: 16 kHz task audio resampled to its 44.1 kHz."""
     make_scene_task(tmp_path / "tasks")
     results = tmp_path / "results"
-    args = ["probe", "--module", "hearbaseline.naive", "--name", "hear-naive", "--tasks-dir", str(tmp_path / "tasks"),
-            "--task", "tiny-scene", "--seeds", "2", "--cache-dir", str(tmp_path / "cache"), "--results-dir",
-            str(results)]
+    args = [
+        "probe",
+        "--module",
+        "hearbaseline.naive",
+        "--name",
+        "hear-naive",
+        "--tasks-dir",
+        str(tmp_path / "tasks"),
+        "--task",
+        "tiny-scene",
+        "--seeds",
+        "2",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--results-dir",
+        str(results),
+    ]
     assert cola_eval(args) == 0
     with open(results / "linear_probe.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["primary"] == "True"]
     assert [(r["task"], r["model"], r["module"], r["seed"]) for r in rows] == [
-        ("tiny-scene", "hear-naive", "hearbaseline.naive", seed) for seed in ("0", "1")]
+        ("tiny-scene", "hear-naive", "hearbaseline.naive", seed) for seed in ("0", "1")
+    ]
     scores = np.array([float(r["score"]) for r in rows])
     # low tone / high tone / noise: a mel spectrogram's random projection separates them
     assert scores.min() >= 0.9, scores
@@ -159,7 +180,13 @@ def test_task_at_another_rate_is_a_resampled_copy_reused_until_the_task_changes(
     assert task_at_rate(task, 16000, tmp_path / "cache") == task.path.resolve()  # the rate it has: itself
     view = task_at_rate(task, 44100, tmp_path / "cache")
     assert sorted(p.name for p in view.iterdir()) == [
-        "44100", "labelvocabulary.csv", "task_metadata.json", "test.json", "train.json", "valid.json"]
+        "44100",
+        "labelvocabulary.csv",
+        "task_metadata.json",
+        "test.json",
+        "train.json",
+        "valid.json",
+    ]
     original = task.path / "16000" / "train" / "train-000.wav"
     copy = view / "44100" / "train" / "train-000.wav"
     assert sf.info(copy).samplerate == 44100 and sf.info(copy).frames == 44100  # 1 s clips
@@ -178,8 +205,13 @@ def test_cola_eval_hear_runs_heareval_on_a_44khz_peer(tmp_path):
     from eval.tasks import find_tasks
 
     make_scene_task(tmp_path / "tasks", per_class=2)
-    scores = run_hear_protocol(ModuleSpec("hearbaseline.naive"), find_tasks(tmp_path / "tasks"), tmp_path / "hear",
-                               grid="faster", grid_points=1)
+    scores = run_hear_protocol(
+        ModuleSpec("hearbaseline.naive"),
+        find_tasks(tmp_path / "tasks"),
+        tmp_path / "hear",
+        grid="faster",
+        grid_points=1,
+    )
     assert [(s.task, s.fold, s.metric) for s in scores] == [("tiny-scene", "test", "top1_acc")]
     assert 0.0 <= scores[0].score <= 1.0
     run_dir = next((tmp_path / "hear").glob("hearbaseline.naive-*"))

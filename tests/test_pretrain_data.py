@@ -238,11 +238,17 @@ def test_the_provenance_names_the_cola_suite_pool_a_run_read(folder, tmp_path):
     assert build_pool([folder], 16000, progress=False).summary()["pools"] == []  # a plain folder
     copy = tmp_path / "pool"
     shutil.copytree(folder, copy)
-    manifest = {"name": "cola-disjoint-pool", "domain": "disjoint", "sha256": "ab" * 32, "num_files": 5,
-                "total_hours": 0.01}
+    manifest = {
+        "name": "cola-disjoint-pool",
+        "domain": "disjoint",
+        "sha256": "ab" * 32,
+        "num_files": 5,
+        "total_hours": 0.01,
+    }
     (copy / "manifest.json").write_text(json.dumps(manifest))
     pools = build_pool([copy], 16000, progress=False).summary()["pools"]
     assert [(p["name"], p["domain"], p["sha256"], p["files"]) for p in pools] == [
-        ("cola-disjoint-pool", "disjoint", "ab" * 32, 5)]
+        ("cola-disjoint-pool", "disjoint", "ab" * 32, 5)
+    ]
     (copy / "manifest.json").write_text(json.dumps({**manifest, "num_files": 7}))  # rebuilt with other contents
     assert build_pool([copy], 16000, progress=False).summary()["pools"] == []

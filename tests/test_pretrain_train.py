@@ -311,9 +311,15 @@ def test_ship_script_publishes_a_runs_log_up_to_the_chosen_step(trained, tmp_pat
 def test_init_weights_starts_from_a_weights_file_and_records_it(trained, tones, tmp_path):
     """train.init_weights: the model starts as the file's (head fresh); provenance names the file; a file of
     another architecture is refused."""
-    config = small_config(tones, tmp_path / "cont", **{
-        "train.max_steps": 1, "train.init_weights": str(trained.weights), "optim.lr": 1e-12,
-    })
+    config = small_config(
+        tones,
+        tmp_path / "cont",
+        **{
+            "train.max_steps": 1,
+            "train.init_weights": str(trained.weights),
+            "optim.lr": 1e-12,
+        },
+    )
     result = run_training(config)
     source, continued = load_file(str(trained.weights)), load_file(str(result.weights))
     assert set(source) == set(continued)
@@ -322,8 +328,14 @@ def test_init_weights_starts_from_a_weights_file_and_records_it(trained, tones, 
     init = read_config(result.weights).provenance["init_weights"]
     assert init["path"] == str(trained.weights) and init["steps"] == 40 and len(init["sha256"]) == 64
 
-    other = small_config(tones, tmp_path / "bad", **{
-        "train.max_steps": 1, "train.init_weights": str(trained.weights), "encoder.pooling": "avg",
-    })
+    other = small_config(
+        tones,
+        tmp_path / "bad",
+        **{
+            "train.max_steps": 1,
+            "train.init_weights": str(trained.weights),
+            "encoder.pooling": "avg",
+        },
+    )
     with pytest.raises(ConfigError, match="encoder config"):
         run_training(other)

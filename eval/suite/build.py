@@ -110,8 +110,9 @@ def build_suite(
     with ProcessPoolExecutor(max_workers=jobs, initializer=single_threaded_worker) as pool:
         # The slowest builds start first, so the workers finish together (longest-job-first).
         started = sorted(tasks, key=lambda t: -t.build_seconds)
-        futures = {t.spec.name: pool.submit(_build_one, t.spec.name, cache.root, seed, mini, tasks_dir)
-                   for t in started}
+        futures = {
+            t.spec.name: pool.submit(_build_one, t.spec.name, cache.root, seed, mini, tasks_dir) for t in started
+        }
         return [futures[t.spec.name].result() for t in tasks]
 
 

@@ -47,6 +47,7 @@ METADATA_KEYS = (
     "evaluation",
 )
 
+
 class TaskFormatError(ValueError):
     """A task folder does not satisfy the HEAR task format."""
 

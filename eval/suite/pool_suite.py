@@ -82,9 +82,7 @@ def holdout_recordings(ctx: BuildContext) -> set[str]:
     return held
 
 
-def suite_pool_records(
-    ctx: BuildContext, staging: Path, excluded: Counter
-) -> tuple[list[dict[str, Any]], set[str]]:
+def suite_pool_records(ctx: BuildContext, staging: Path, excluded: Counter) -> tuple[list[dict[str, Any]], set[str]]:
     """Write the in-domain pool's files into ``staging``; returns their records and the packages used."""
     ctx.cache.debs([p for p, _ in FILE_SOURCES])
     held = holdout_recordings(ctx)
@@ -180,5 +178,3 @@ def _write_music(ctx: BuildContext, staging: Path) -> list[dict[str, Any]]:
         for item, audio in zip(items, audios, strict=True)
         if dsp.rms(audio) > 1e-4
     ]
-
-

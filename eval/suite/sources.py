@@ -77,6 +77,7 @@ def _apt_entries(apt_dir: Path) -> Iterable[tuple[str, list[str], list[str]]]:
                 if len(words) >= 4 and words[0] == "deb":
                     yield words[1], [words[2]], words[3:]
 
+
 MBROLA_DATABASES = ("en1", "us1", "us2", "us3", "de1", "de2", "de3", "de4", "de5", "de6")
 MBROLA_DATABASES += (
     "gr2",
@@ -138,8 +139,12 @@ SOURCES: dict[str, Source] = {
     s.name: s
     for s in [
         Source("tuxpaint-stamps-default", "deb", "GPL-2", debian_source="tuxpaint-stamps"),
-        Source("hedgewars-data", "deb", "GFDL-1.3 (sounds, voices), CC-BY-SA-3.0 and others (music)",
-               debian_source="hedgewars"),
+        Source(
+            "hedgewars-data",
+            "deb",
+            "GFDL-1.3 (sounds, voices), CC-BY-SA-3.0 and others (music)",
+            debian_source="hedgewars",
+        ),
         Source("hydrogen-drumkits", "deb", "GPL-2+, CC-BY-3.0, CC-BY-SA-3.0, CC0 (per kit)"),
         Source("ktuberling-data", "deb", "GPL-2+, CC-BY, CC0", debian_source="ktuberling"),
         Source("klettres-data", "deb", "GPL-2+, CC0-1.0", debian_source="klettres"),
@@ -166,17 +171,20 @@ SOURCES: dict[str, Source] = {
         Source("kajongg", "deb", "GPL-2+, LGPL-2.1+, BSD-3-clause, public domain (per file)"),
         Source("warmux-data", "deb", "GPL-2+", debian_source="warmux"),
         Source("planetblupi-common", "deb", "GPL-3+, Expat", debian_source="planetblupi"),
-        Source("warzone2100-music", "deb", "GPL-2+ (per file, see the package's copyright)",
-               debian_source="warzone2100"),
+        Source(
+            "warzone2100-music", "deb", "GPL-2+ (per file, see the package's copyright)", debian_source="warzone2100"
+        ),
         Source("naev-data", "deb", "CC-BY-3.0, CC-BY-SA-3.0, GPL-3, public domain (per file)", debian_source="naev"),
         Source("supertux-data", "deb", "GPL-3+, GPL-2+, CC-BY-SA (per file)", debian_source="supertux"),
         Source("widelands-data", "deb", "GPL-2+, CC-BY-SA-3.0 (per file)", debian_source="widelands"),
-        Source("drascula-music", "deb", "Drascula licence (free redistribution, Alcachofa Soft)",
-               debian_source="drascula"),
+        Source(
+            "drascula-music", "deb", "Drascula licence (free redistribution, Alcachofa Soft)", debian_source="drascula"
+        ),
         Source("hyperrogue-music", "deb", "CC-BY-SA-3.0, GPL-2+ (per file)", debian_source="hyperrogue"),
         Source("colobot-common-sounds", "deb", "GPL-3+", debian_source="colobot"),
-        Source("freedroidrpg-data", "deb", "GPL-2+, GPL-3, Expat, BSD-3-clause (per file)",
-               debian_source="freedroidrpg"),
+        Source(
+            "freedroidrpg-data", "deb", "GPL-2+, GPL-3, Expat, BSD-3-clause (per file)", debian_source="freedroidrpg"
+        ),
         Source("flare-game", "deb", "CC-BY-SA-3.0+, GPL-3+ (per file)"),
         Source("ardentryst", "deb", "CC-BY-SA-3.0, GPL-3+"),
         Source("megaglest-data", "deb", "CC-BY-SA-3.0, GPL-2+"),
