@@ -18,6 +18,8 @@ from cola_hear.windows import prefix_sums, window_moments
 
 CPU_CHUNK_WINDOWS = 32  # windows per encoder pass on the CPU: activations stay cache-sized (3.5x faster than 256)
 CPU_CHUNK_FRAMES = 1024  # log-mel frames per shared pass of a stage-only read-out on the CPU, for the same reason
+SHARED_BLOCK_FRAMES = 6000  # timestamp windows of longer audio are pooled block by block (bounded memory)
+SHARED_MARGIN_FRAMES = 256  # context on both sides of a block: more than a window plus the encoder's reach
 
 
 class ColaModel(nn.Module):
@@ -146,9 +148,28 @@ class ColaModel(nn.Module):
         return padded.unfold(0, seg, hop_frames)[:n_windows].transpose(1, 2)
 
     def shared_window_embeddings(self, logmel: torch.Tensor, hop_frames: int) -> torch.Tensor:
-        """Embeddings ``(n_windows, D)`` of windows centred on every ``hop_frames``-th frame (``pooled_windows``)."""
-        centres = torch.arange(0, logmel.shape[0], hop_frames)
-        return self.pooled_windows(logmel, centres - self.segment_frames // 2)
+        """Embeddings ``(n_windows, D)`` of windows centred on every ``hop_frames``-th frame (``pooled_windows``).
+
+        For stage-only read-outs, audio longer than ``SHARED_BLOCK_FRAMES`` is done block by block, each with
+        ``SHARED_MARGIN_FRAMES`` of context on both sides and its passes on the whole-input grid, so memory
+        stays bounded and the result is the whole-input one up to float rounding.
+        """
+        n_frames, half = logmel.shape[0], self.segment_frames // 2
+        centres = torch.arange(0, n_frames, hop_frames)
+        if n_frames <= SHARED_BLOCK_FRAMES + SHARED_MARGIN_FRAMES or "final" in self.config.hear.readout:
+            return self.pooled_windows(logmel, centres - half)  # the final layer's columns are small already
+        grid = max(self._part_stride(part) for part in self.config.hear.readout)  # passes line up on it
+        outputs = []
+        for first in range(0, n_frames, SHARED_BLOCK_FRAMES):
+            mine = centres[(centres >= first) & (centres < first + SHARED_BLOCK_FRAMES)]
+            lo = max(0, (first - SHARED_MARGIN_FRAMES + half) // grid * grid - half)  # on the whole input's grid
+            hi = min(n_frames, first + SHARED_BLOCK_FRAMES + SHARED_MARGIN_FRAMES)
+            starts = mine - half - lo
+            if hi < n_frames:  # a last window at the block's end makes the passes cover the right margin
+                starts = torch.cat([starts, torch.tensor([hi - lo - self.segment_frames])])
+            pooled = self.pooled_windows(logmel[lo:hi], starts)
+            outputs.append(pooled[: len(mine)])
+        return torch.cat(outputs)
 
     def pooled_windows(self, logmel: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
         """Embeddings ``(n, D)`` of the windows ``logmel[a : a + segment_frames]``, ``a`` in ``starts``

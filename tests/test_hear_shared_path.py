@@ -104,3 +104,16 @@ def test_stage_path_peaks_at_the_sound():
     assert abs(ts[0, change.argmax()] - 2550) <= 100
     far = (ts[0] < 1500) | (ts[0] > 3600)  # beyond half a window (480 ms) plus the SE context (490 ms)
     assert change[far].max() <= 1e-4 * change.max()
+
+
+@pytest.mark.parametrize("readout", [("stage0", "stage0.std"), ("stage1", "stage2.std")])
+def test_long_audio_in_blocks_matches_the_whole_input(shipped, monkeypatch, readout):
+    """Audio longer than a block is pooled block by block on the whole input's grid: same embeddings."""
+    model = shipped.with_hear(readout=readout)
+    audio = torch.randn(1, 16000 * 31) * 0.1
+    monkeypatch.setattr(cola_hear.model, "SHARED_BLOCK_FRAMES", 700)  # 5 blocks for 3,101 frames
+    blocked, ts = get_timestamp_embeddings(audio, model)
+    monkeypatch.setattr(cola_hear.model, "SHARED_BLOCK_FRAMES", 10**9)
+    whole, ts2 = get_timestamp_embeddings(audio, model)
+    assert torch.equal(ts, ts2) and blocked.shape == whole.shape
+    assert (blocked - whole).norm() <= 1e-4 * whole.norm()
