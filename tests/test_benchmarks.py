@@ -70,6 +70,7 @@ def test_hear_cases_measure_the_yardstick_the_front_end_and_any_module():
                          ("scene", "eval.baselines.logmel_stats")):  # fmt: skip
         figures = run(kind, clips=1, seconds=2.0, module=module)
         assert figures["kind"] == kind and figures["x_realtime"] > 0 and figures["peak_rss_mb"] > 0
+        assert figures["yardstick_x_realtime"] > 0  # the plain front end, timed in the same process
     assert figures["mode"] == "module"
     settings = Settings(QUICK, True, None, None, None, None, None)
     listed = cases(settings)
