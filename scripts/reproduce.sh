@@ -2,7 +2,7 @@
 # Reproduce everything in results/, pretraining included (run through `make reproduce`).
 #
 #   bash scripts/reproduce.sh [STAGE ...]
-#   stages: data pretrain ship probe longer transfer finetune hear bench report
+#   stages: data pretrain ship probe longer transfer finetune hear peers bench report
 #
 # With no stage, all run in that order; each is safe to run again (built data, finished runs and
 # cached embeddings are reused; an interrupted pretraining run resumes). About 4 hours on the
@@ -226,6 +226,16 @@ hear() {
         --grid fast --grid-points 4
 }
 
+peers() {
+    # HEAR 2021 modules this project did not write (requirements-peers.txt), by the same commands as every row.
+    # CREPE's full-suite probe is about 5 hours of the 2-core CPU (minutes on a GPU).
+    stage "peers: hearbaseline.naive and hearbaseline.torchcrepe, linear probe and HEAR protocol"
+    cola-eval probe --module hearbaseline.naive --name hear-naive --tasks-dir "$SUITE"
+    cola-eval hear --module hearbaseline.naive --name hear-naive --tasks-dir "$SUITE" --grid fast --grid-points 4
+    cola-eval probe --module hearbaseline.torchcrepe --name crepe --tasks-dir "$SUITE"
+    cola-eval hear --module hearbaseline.torchcrepe --name crepe --tasks-dir "$SUITE" --grid fast --grid-points 4
+}
+
 bench() {
     stage "benchmarks (take them on an otherwise idle machine)"
     python -m benchmarks
@@ -237,12 +247,12 @@ report() {
 }
 
 stages=("$@")
-[[ ${#stages[@]} -gt 0 ]] || stages=(data pretrain ship probe longer transfer finetune hear bench report)
+[[ ${#stages[@]} -gt 0 ]] || stages=(data pretrain ship probe longer transfer finetune hear peers bench report)
 mkdir -p "$RUNS"
 for s in "${stages[@]}"; do
     case $s in
-        data | pretrain | ship | probe | longer | transfer | finetune | hear | bench | report) "$s" ;;
-        *) echo "unknown stage '$s' (data pretrain ship probe longer transfer finetune hear bench report)" >&2
+        data | pretrain | ship | probe | longer | transfer | finetune | hear | peers | bench | report) "$s" ;;
+        *) echo "unknown stage '$s' (data pretrain ship probe longer transfer finetune hear peers bench report)" >&2
            exit 2 ;;
     esac
 done
