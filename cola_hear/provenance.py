@@ -41,6 +41,18 @@ def git_commit(
     return (head + ("+dirty" if dirty else "")) if head else None
 
 
+def commit_contains(commit: str, ancestor: str, repo: str | os.PathLike | None = None) -> bool | None:
+    """Whether ``commit`` (possibly ``+dirty``) descends from ``ancestor`` in the checkout at ``repo``
+    (default: the one holding ``cola_hear``); ``None`` when git cannot tell (no git, unknown commit)."""
+    root = str(REPO_ROOT if repo is None else repo)
+    cmd = ["git", "-C", root, "merge-base", "--is-ancestor", ancestor, commit.split("+")[0]]
+    try:
+        result = subprocess.run(cmd, capture_output=True, timeout=GIT_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {0: True, 1: False}.get(result.returncode)
+
+
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """SHA-256 (hex) of the file's bytes, read ``chunk`` bytes at a time.
 

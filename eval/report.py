@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cola_hear.atomic import atomic_write_text
+from cola_hear.provenance import commit_contains
 from eval.metrics import higher_is_better
 from eval.results import DEFAULT_RESULTS_DIR, ResultRow, csv_path, read_rows
 
@@ -121,20 +121,6 @@ class ReportConfig:
 SHARED_STAGE_PATH_COMMIT = "fd35d945e76f429b36581f6baffa3ff5f3fe989f"
 
 
-def contains_commit(commit: str, ancestor: str = SHARED_STAGE_PATH_COMMIT) -> bool | None:
-    """Whether ``commit`` (a row's, possibly ``+dirty``) descends from ``ancestor``; None when git cannot tell."""
-    try:
-        result = subprocess.run(
-            ["git", "merge-base", "--is-ancestor", ancestor, commit.split("+")[0]],
-            capture_output=True,
-            timeout=30,
-            cwd=Path(__file__).resolve().parent,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {0: True, 1: False}.get(result.returncode)
-
-
 def event_path_note(rows: pd.DataFrame, models: list[str]) -> list[str]:
     """A note naming the cola_hear models among ``models`` whose event-task rows predate the shared stage path."""
     if rows.empty:
@@ -144,7 +130,8 @@ def event_path_note(rows: pd.DataFrame, models: list[str]) -> list[str]:
         & (rows["module"] == "cola_hear")
         & rows["model"].isin(models)
     ]
-    older = sorted({r.model for r in events.itertuples() if contains_commit(str(r.commit)) is False})
+    before = {c: commit_contains(c, SHARED_STAGE_PATH_COMMIT) is False for c in set(events["commit"].astype(str))}
+    older = sorted({r.model for r in events.itertuples() if before[str(r.commit)]})
     if not older:
         return []
     return [
@@ -575,7 +562,8 @@ def generate_report(config: ReportConfig | None = None) -> Path:
     config = config or ReportConfig()
     out_dir = Path(config.results_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    all_tables = {p: summarize(load_rows(out_dir, p)) for p in PROTOCOL_TITLES}
+    all_rows = {p: load_rows(out_dir, p) for p in PROTOCOL_TITLES}
+    all_tables = {p: summarize(rows) for p, rows in all_rows.items()}
     # checkpoints of a run ("cola@2000") get their own curve, screening runs the selection table: not columns
     tables = {
         p: t[
@@ -615,7 +603,7 @@ def generate_report(config: ReportConfig | None = None) -> Path:
             continue
         models = model_order(summary, config)
         md.append(results_table(summary, models))
-        md += event_path_note(load_rows(out_dir, protocol), models)
+        md += event_path_note(all_rows[protocol], models)
         png = plot_tasks(summary, models, out_dir / f"{protocol}.png", title)
         md += ["", f"![{title}]({png.name})", ""]
         main = config.main_model if config.main_model in models else None
@@ -649,7 +637,7 @@ def generate_report(config: ReportConfig | None = None) -> Path:
             for step, mean, std in points
         ]
         md += ["", f"![linear probe against pretraining steps]({png.name})"]
-    valid = validation_averages(load_rows(out_dir, "linear_probe"))
+    valid = validation_averages(all_rows["linear_probe"])
     if not valid.empty:
         md += [
             "",

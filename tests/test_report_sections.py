@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from eval.report import SHARED_STAGE_PATH_COMMIT, contains_commit, event_path_note
+from cola_hear.provenance import commit_contains
+from eval.report import SHARED_STAGE_PATH_COMMIT, event_path_note
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,9 +23,9 @@ def _have_history() -> bool:
 def test_rows_before_the_shared_path_are_named_and_later_ones_are_not():
     parent = subprocess.run(["git", "rev-parse", f"{SHARED_STAGE_PATH_COMMIT}^"], cwd=ROOT, capture_output=True,
                             text=True, check=True).stdout.strip()  # fmt: skip
-    assert contains_commit(SHARED_STAGE_PATH_COMMIT) is True
-    assert contains_commit(parent + "+dirty") is False
-    assert contains_commit("0" * 40) is None
+    assert commit_contains(SHARED_STAGE_PATH_COMMIT, SHARED_STAGE_PATH_COMMIT) is True
+    assert commit_contains(parent + "+dirty", SHARED_STAGE_PATH_COMMIT) is False
+    assert commit_contains("0" * 40, SHARED_STAGE_PATH_COMMIT) is None
     rows = pd.DataFrame([
         {"model": "old", "module": "cola_hear", "metric": "event_onset_200ms_fms", "commit": parent},
         {"model": "new", "module": "cola_hear", "metric": "event_onset_200ms_fms", "commit": SHARED_STAGE_PATH_COMMIT},
