@@ -25,11 +25,10 @@ def timestamps_ms(n_frames: int, hop_frames: int, config: FrontEndConfig) -> tor
 
 def prefix_sums(x: torch.Tensor, dim: int) -> torch.Tensor:
     """Running sums of ``x`` along ``dim`` in float64, starting with zeros: the sum of ``[a, b)`` is ``s[b] - s[a]``."""
+    x = x.double()
     shape = list(x.shape)
-    shape[dim] += 1
-    sums = torch.zeros(shape, dtype=torch.float64, device=x.device)
-    torch.cumsum(x, dim=dim, dtype=torch.float64, out=sums.narrow(dim, 1, x.shape[dim]))
-    return sums
+    shape[dim] = 1
+    return torch.cat([x.new_zeros(shape), x.cumsum(dim=dim)], dim=dim)
 
 
 def window_moments(
