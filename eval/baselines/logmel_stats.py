@@ -57,15 +57,16 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: LogMelStats) -> tuple[t
     audio = as_audio_batch(audio)
     cfg = model.config
     hop = timestamp_hop_frames(cfg, TIMESTAMP_HOP_MS)
-    timestamps = timestamps_ms(model.frontend.num_frames(audio.shape[1]), hop, cfg)
+    n_frames = model.frontend.num_frames(audio.shape[1])  # every clip of the batch has this many
+    timestamps = timestamps_ms(n_frames, hop, cfg)
     half = cfg.segment_frames // 2
+    centres = torch.arange(len(timestamps)) * hop
+    lo, hi = (centres - half).clamp_min(0), (centres + half).clamp_max(n_frames)  # frames inside the audio
+    count = (hi - lo).unsqueeze(1)
     stats = []
     for waveform in audio:
         x = model.frontend.long(waveform.to(model.device)).cpu()  # (frames, n_mels)
-        centres = torch.arange(len(timestamps)) * hop
-        lo, hi = (centres - half).clamp_min(0), (centres + half).clamp_max(x.shape[0])  # frames inside the audio
         sums, squares = prefix_sums(x, dim=0), prefix_sums(x * x, dim=0)
-        count = (hi - lo).unsqueeze(1)
         mean, std = window_moments(sums[hi] - sums[lo], squares[hi] - squares[lo], count, unbiased=False)
         stats.append(torch.cat([mean, std], dim=1))
     emb = torch.stack(stats) if stats else torch.zeros(0, len(timestamps), model.timestamp_embedding_size)
