@@ -99,6 +99,49 @@ def measure_step(
     return batch * steps / elapsed, sampler.mean if sampler is not None else None
 
 
+def step_rows(
+    section: str, batches: tuple[int, ...], steps: int, warmup: int, device: str = "cuda", compile: bool = True
+) -> tuple[list[Row], dict[str, tuple[float, float | None]]]:
+    """Rows of the training step for every batch and variant on ``device`` (pairs/s, ratio vs fp32, the
+    target on CUDA, utilisation, peak GPU memory); also ``{item: (pairs/s, utilisation)}`` of those measured.
+
+    Used by section 4 and by the GPU check (``benchmarks.gpu_check``, which also runs it as a CPU fallback).
+    """
+    cuda = device == "cuda"
+    where = torch.cuda.get_device_name(0) if cuda else "CPU fallback: no target"
+    rows, measured = [], {}
+    for batch in batches:
+        fp32 = None
+        for v in VARIANTS:
+            item = f"train step {v.name}, batch {batch}"
+            if v.compile and not compile:
+                rows.append(Row(section, item, "not measured (CPU fallback: no compile)"))
+                continue
+            if cuda:
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            log.info("[%s] %s on %s", section, item, where)
+            try:
+                rate, util = measure_step(v, batch, steps, warmup, device=device)
+            except Exception as exc:  # e.g. out of memory, or torch.compile without a working compiler: go on
+                log.warning("[%s]   failed: %s", section, exc)
+                rows.append(Row(section, item, f"failed: {type(exc).__name__}", notes=str(exc)[:200]))
+                continue
+            measured[item] = (rate, util)
+            fp32 = rate if v is VARIANTS[0] else fp32
+            base = fp32 if v is not VARIANTS[0] else None
+            notes = [
+                where,
+                *(["ratio vs fp32"] if base else []),
+                *([verdict(rate, GPU_TARGET, " pairs/s")] if cuda else []),
+            ]
+            notes += [*([f"GPU utilisation {util:.0f} %"] if util is not None else []), "crops from the host"]
+            rows.append(Row(section, item, rate, "pairs/s", ratio(rate, base), "; ".join(notes)))
+            if cuda:
+                rows.append(Row(section, f"peak GPU memory, {item}", torch.cuda.max_memory_allocated() / 2**20, "MB"))
+    return rows, measured
+
+
 def gpu_rows(settings: Settings) -> list[Row]:
     s = settings.sizes
     b = s.gpu_batch
@@ -106,48 +149,9 @@ def gpu_rows(settings: Settings) -> list[Row]:
         return [Row(SECTION, f"train step {v.name}, batch {b}", NOT_MEASURED_NO_GPU) for v in VARIANTS] + [
             Row(SECTION, "GPU utilisation during the fastest step", NOT_MEASURED_NO_GPU)
         ]
-    name = torch.cuda.get_device_name(0)
-    rows, rates, utilisation = [], {}, {}
-    for v in VARIANTS:
-        log.info("[4 gpu] train step %s, batch %d on %s", v.name, b, name)
-        try:
-            rate, util = measure_step(v, b, s.gpu_steps, s.gpu_warmup)
-        except Exception as exc:  # e.g. torch.compile without a working compiler: report, go on
-            log.warning("[4 gpu]   failed: %s", exc)
-            rows.append(
-                Row(SECTION, f"train step {v.name}, batch {b}", f"failed: {type(exc).__name__}", notes=str(exc)[:200])
-            )
-            continue
-        rates[v.name], utilisation[v.name] = rate, util
-        log.info("[4 gpu]   %.0f pairs/s, utilisation %s %%", rate, "?" if util is None else f"{util:.0f}")
-        base = rates.get(VARIANTS[0].name) if v is not VARIANTS[0] else None
-        rows.append(
-            Row(
-                SECTION,
-                f"train step {v.name}, batch {b}",
-                rate,
-                "pairs/s",
-                ratio(rate, base),
-                "; ".join(
-                    [
-                        name,
-                        *(["ratio vs fp32"] if base else []),
-                        verdict(rate, GPU_TARGET, " pairs/s"),
-                        "crops from the host",
-                    ]
-                ),
-            )
-        )
-    if rates:
-        fastest = max(rates, key=rates.get)
-        rows.append(
-            Row(
-                SECTION,
-                "GPU utilisation during the fastest step",
-                utilisation[fastest],
-                "%",
-                None,
-                f"{fastest}; mean of torch.cuda.utilization() samples",
-            )
-        )
+    rows, measured = step_rows(SECTION, (b,), s.gpu_steps, s.gpu_warmup)
+    if measured:
+        fastest = max(measured, key=lambda item: measured[item][0])
+        note = f"{fastest}; mean of torch.cuda.utilization() samples"
+        rows.append(Row(SECTION, "GPU utilisation during the fastest step", measured[fastest][1], "%", None, note))
     return rows

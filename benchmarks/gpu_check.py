@@ -28,10 +28,10 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.gpu import GPU_TARGET, VARIANTS, measure_step
+from benchmarks.gpu import step_rows
 from benchmarks.hear_speed import run_case
 from benchmarks.inputs import generated_audio
-from benchmarks.table import REPO_ROOT, Row, format_table, machine_rows, markdown_table, ratio, verdict, write_csv
+from benchmarks.table import REPO_ROOT, Row, format_table, machine_rows, markdown_table, ratio, write_csv
 from cola_hear.atomic import atomic_write_text
 
 log = logging.getLogger("benchmarks.gpu_check")
@@ -62,37 +62,9 @@ def sizes_for(device: str) -> CheckSizes:
     return CheckSizes(ddp_processes=torch.cuda.device_count()) if device == "cuda" else CPU_FALLBACK
 
 
-def step_rows(sizes: CheckSizes, device: str) -> list[Row]:
-    """Pairs/s and peak GPU memory of the training step for every batch and variant."""
-    rows = []
-    for batch in sizes.batches:
-        base = None
-        for v in VARIANTS:
-            item = f"train step {v.name}, batch {batch}"
-            if v.compile and not sizes.compile:
-                rows.append(Row(SECTION_STEP, item, "not measured (CPU fallback: no compile)"))
-                continue
-            if device == "cuda":
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats()
-            log.info("[gpu step] %s on %s", item, device)
-            try:
-                rate, util = measure_step(v, batch, sizes.steps, sizes.warmup, device=device)
-            except Exception as exc:  # e.g. out of memory at 1024, or no compiler: report and go on
-                log.warning("[gpu step]   failed: %s", exc)
-                rows.append(Row(SECTION_STEP, item, f"failed: {type(exc).__name__}", notes=str(exc)[:200]))
-                continue
-            base = base or rate
-            notes = ["ratio vs fp32" if v is not VARIANTS[0] else ""]
-            notes.append(verdict(rate, GPU_TARGET, " pairs/s") if device == "cuda" else "CPU fallback: no target")
-            if util is not None:
-                notes.append(f"GPU utilisation {util:.0f} %")
-            rows.append(Row(SECTION_STEP, item, rate, "pairs/s", ratio(rate, base) if v is not VARIANTS[0] else None,
-                            "; ".join(n for n in notes if n)))  # fmt: skip
-            if device == "cuda":
-                memory = torch.cuda.max_memory_allocated() / 2**20
-                rows.append(Row(SECTION_STEP, f"peak GPU memory, {item}", memory, "MB"))
-    return rows
+def check_step_rows(sizes: CheckSizes, device: str) -> list[Row]:
+    """Pairs/s and peak GPU memory of the training step for every batch and variant (``benchmarks.gpu``)."""
+    return step_rows(SECTION_STEP, sizes.batches, sizes.steps, sizes.warmup, device, sizes.compile)[0]
 
 
 def ddp_rows(sizes: CheckSizes, device: str, work: Path) -> list[Row]:
@@ -176,8 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows.append(Row("machine", "check", "GPU" if device == "cuda" else "CPU fallback", notes=str(sizes)))
     failed = []
     with tempfile.TemporaryDirectory(prefix="cola-gpu-check-") as tmp:
-        parts = (("step", lambda: step_rows(sizes, device)), ("torchrun", lambda: ddp_rows(sizes, device, Path(tmp))),
-                 ("hear", lambda: hear_rows(sizes, args.weights)))  # fmt: skip
+        parts = (
+            ("step", lambda: check_step_rows(sizes, device)),
+            ("torchrun", lambda: ddp_rows(sizes, device, Path(tmp))),
+            ("hear", lambda: hear_rows(sizes, args.weights)),
+        )
         for name, part in parts:
             try:
                 rows += part()
