@@ -15,19 +15,18 @@ from torch import nn
 from cola_hear.config import EncoderConfig
 
 
-class WindowedSqueezeExcite(nn.Module):
-    """timm's ``SqueezeExcite`` whose squeeze can average over a sliding window in time.
+class WindowedSqueezeExcite(SqueezeExcite):
+    """timm's EfficientNet ``SqueezeExcite`` whose squeeze can average over a sliding window in time.
 
-    With ``window=None`` it is timm's block: the squeeze averages the whole feature map, so
-    every output depends on the entire input. With ``window=k`` the squeeze at each time
-    position averages the ``k`` positions around it (frequency still whole), so a pass over
-    a long input behaves like passes over separate windows of ``k`` positions. Same
-    parameters and state-dict keys as the block it replaces.
+    Injected through timm's ``se_layer=`` constructor argument, so parameters and state-dict
+    keys are timm's. With ``window=None`` it is timm's block: the squeeze averages the whole
+    feature map, so every output depends on the entire input. With ``window=k`` the squeeze at
+    each time position averages the ``k`` positions around it (frequency still whole), so a
+    pass over a long input behaves like passes over separate windows of ``k`` positions.
     """
 
-    def __init__(self, se: SqueezeExcite) -> None:
-        super().__init__()
-        self.conv_reduce, self.act1, self.conv_expand, self.gate = se.conv_reduce, se.act1, se.conv_expand, se.gate
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self.window: int | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -44,7 +43,9 @@ class AudioEncoder(nn.Module):
     """EfficientNet (timm) on ``(batch, frames, n_mels)`` log-mel windows.
 
     Returns ``(batch, embedding_size)``: the last feature map, globally pooled over
-    time and frequency (max pooling in the official COLA recipe).
+    time and frequency (max pooling in the official COLA recipe). A thin timm client: the
+    windowed SE blocks come in through ``se_layer=``, stage outputs from
+    ``forward_intermediates`` and their strides from ``feature_info``.
     """
 
     def __init__(self, config: EncoderConfig | None = None) -> None:
@@ -58,35 +59,32 @@ class AudioEncoder(nn.Module):
             in_chans = 3
         else:
             self.stem = nn.Identity()
-        self.backbone = timm.create_model(c.name, pretrained=False, in_chans=in_chans, num_classes=0, global_pool="")
+        self.backbone = timm.create_model(
+            c.name,
+            pretrained=False,
+            in_chans=in_chans,
+            num_classes=0,
+            global_pool="",
+            se_layer=WindowedSqueezeExcite,
+        )
         self.pool = nn.AdaptiveMaxPool2d(1) if c.pooling == "max" else nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(c.drop_rate)
         self.embedding_size: int = int(self.backbone.num_features)
-        self._se_strides, self.stage_strides = self._install_windowed_se()
+        self.stage_strides = self._stage_strides()
+        self._se_strides = {
+            se: self.stage_strides[i]
+            for i, stage in enumerate(self.backbone.blocks)
+            for se in stage.modules()
+            if isinstance(se, WindowedSqueezeExcite)
+        }
 
-    def _install_windowed_se(self) -> tuple[dict[WindowedSqueezeExcite, int], tuple[int, ...]]:
-        """Swap timm's SE blocks for ``WindowedSqueezeExcite``; return each one's time stride and
-        the time stride of every stage's output (from one probe pass)."""
-        blocks = [(name, m) for name, m in self.backbone.named_modules() if isinstance(m, SqueezeExcite)]
-        for name, se in blocks:
-            parent_name, _, attr = name.rpartition(".")
-            setattr(self.backbone.get_submodule(parent_name), attr, WindowedSqueezeExcite(se))
-        sizes: dict[WindowedSqueezeExcite, int] = {}
-        hooks = [
-            m.register_forward_pre_hook(lambda mod, args: sizes.__setitem__(mod, args[0].shape[2]))
-            for m in self.backbone.modules()
-            if isinstance(m, WindowedSqueezeExcite)
-        ]
-        probe = 256
-        was_training = self.training
-        self.eval()
-        with torch.no_grad():
-            maps, _ = self.readout_maps(torch.zeros(1, probe, 64), set(range(len(self.backbone.blocks))))
-        self.train(was_training)
-        for h in hooks:
-            h.remove()
-        stage_strides = tuple(probe // maps[i].shape[2] for i in sorted(maps))
-        return {m: probe // n for m, n in sizes.items()}, stage_strides
+    def _stage_strides(self) -> tuple[int, ...]:
+        """Time stride of every stage's output, from timm's ``feature_info``: a stage that is not
+        listed there has the stride of the next listed stage (timm lists the last stage of
+        each resolution; ``stage`` k there is the output of ``blocks[k - 1]``)."""
+        info = self.backbone.feature_info
+        n = len(self.backbone.blocks)
+        return tuple(next(f["reduction"] for f in info if f["stage"] >= i + 1) for i in range(n))
 
     @contextlib.contextmanager
     def local_context(self, frames: int) -> Iterator[None]:
@@ -123,14 +121,16 @@ class AudioEncoder(nn.Module):
         x = self.stem(windows.unsqueeze(1))
         if bb.conv_stem.weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)
-        x = bb.bn1(bb.conv_stem(x))
-        maps = {}
-        last = len(bb.blocks) - 1 if final else max(stages, default=-1)
-        for i, stage in enumerate(bb.blocks[: last + 1]):
-            x = stage(x)
-            if i in stages:
-                maps[i] = x
-        return maps, bb.bn2(bb.conv_head(x)) if final else None
+        order = sorted(stages)
+        if not order and not final:
+            return {}, None
+        # timm's block indices with extra_blocks: 0 is the stem, i + 1 the output of stage i.
+        indices = [i + 1 for i in order] if order else [len(bb.blocks)]
+        out = bb.forward_intermediates(
+            x, indices=indices, extra_blocks=True, stop_early=not final, intermediates_only=not final
+        )
+        last, intermediates = (None, out) if not final else out
+        return (dict(zip(order, intermediates, strict=True)) if order else {}), last
 
     def pool_columns(self, fmap: torch.Tensor) -> torch.Tensor:
         """Pool a feature map over frequency only: ``(batch, channels, columns)``."""
