@@ -74,6 +74,11 @@ class ColaModel(nn.Module):
         """Whether inference runs under bf16 autocast (``hear.precision``, and device support)."""
         return use_bf16(self.config.hear.precision, self.device, "precision", auto_on_cpu=True)
 
+    def describe(self) -> dict[str, str]:
+        """What an embedding of this model is: its ``hear.readout`` parts joined by "+", and the precision
+        inference runs in on its current device ("bf16" or "fp32"). Evaluation rows record both."""
+        return {"readout": "+".join(self.config.hear.readout), "precision": "bf16" if self.use_bf16() else "fp32"}
+
     def inference_context(self) -> contextlib.AbstractContextManager:
         """``torch.autocast`` to bf16 where enabled, else a no-op context."""
         return autocast(self.device, self.use_bf16())

@@ -4,7 +4,8 @@
     cola-eval hear --module cola_hear --weights W --tasks-dir D [--grid default --grid-points 8]
     cola-eval finetune --weights W --tasks-dir D --task T [--name NAME] [--seeds 3]
     cola-eval random-weights --seed 0 --out runs/weights/random-init-s0.safetensors
-    cola-eval report
+    cola-eval report [--allow-dirty]
+    cola-eval archive
 
 Every evaluation appends rows to ``results/<protocol>.csv``; ``report`` rebuilds
 ``results/README.md`` and the plots from those files.
@@ -92,7 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     report.add_argument("--main-model", default="cola", help="model the text compares against the others")
+    report.add_argument(
+        "--allow-dirty", action="store_true", help="publish rows measured with uncommitted code changes (marked)"
+    )
     report.set_defaults(func=_report)
+
+    archive = sub.add_parser(
+        "archive",
+        allow_abbrev=False,
+        help="move rows of earlier weights under a re-used model name to results/archive/ (kept, not reported)",
+    )
+    archive.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
+    archive.set_defaults(func=_archive)
     return parser
 
 
@@ -128,14 +140,16 @@ def _probe(args: argparse.Namespace) -> None:
 
 def _hear(args: argparse.Namespace) -> None:
     from eval.hear_bridge import run_hear_protocol
-    from eval.modules import ModuleSpec
+    from eval.modules import HearModel, ModuleSpec
     from eval.results import ResultRow, append_rows, run_context
     from eval.tasks import find_tasks
 
     spec = ModuleSpec(args.module, args.weights, args.name)
     tasks = {t.name: t for t in find_tasks(args.tasks_dir, args.task)}
     scores = run_hear_protocol(spec, list(tasks.values()), args.work_dir, args.grid, args.grid_points)
-    context, sha = run_context(), spec.weights_checksum()
+    # heareval embeds in its own process; the model loaded here states the same read-out and precision
+    context, sha = {**run_context(), **HearModel(spec).description}, spec.weights_checksum()
+    checksums = {name: task.checksum() for name, task in tasks.items()}
     rows = []
     for s in scores:
         task = tasks[s.task]
@@ -155,6 +169,7 @@ def _hear(args: argparse.Namespace) -> None:
                 n_train=sum(len(task.split_labels(x)) for x in split.train),
                 n_test=sum(len(task.split_labels(x)) for x in split.test),
                 details=s.details,
+                task_sha256=checksums[s.task],
                 **context,
             )
         )
@@ -178,7 +193,10 @@ def _finetune(args: argparse.Namespace) -> None:
             name = (args.name or args.weights.stem) if init == "pretrained" else args.scratch_name
             spec = ModuleSpec("cola_hear", args.weights, name)
             results = finetune_task(args.weights, task, init, list(range(args.seeds)), config)
-            rows = probe_rows(results, task, spec, spec.weights_checksum(), protocol="finetune")
+            # the whole encoder is trained, with a head on its final layer (the seed article's experiment), in fp32
+            rows = probe_rows(
+                results, task, spec, spec.weights_checksum(), "finetune", {"readout": "final", "precision": "fp32"}
+            )
             if not args.no_write:
                 append_rows(rows, args.results_dir)
             all_rows += rows
@@ -196,7 +214,15 @@ def _random_weights(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     from eval.report import ReportConfig, generate_report
 
-    print(generate_report(ReportConfig(results_dir=args.results_dir, main_model=args.main_model)))
+    config = ReportConfig(results_dir=args.results_dir, main_model=args.main_model, allow_dirty=args.allow_dirty)
+    print(generate_report(config))
+
+
+def _archive(args: argparse.Namespace) -> None:
+    from eval.results import ARCHIVE_DIR, archive_superseded
+
+    for protocol, n in archive_superseded(args.results_dir).items():
+        print(f"{protocol}: {n} row(s) of earlier weights moved to {args.results_dir / ARCHIVE_DIR / protocol}.csv")
 
 
 def _print_summary(rows: list) -> None:

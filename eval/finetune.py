@@ -3,9 +3,11 @@
 The seed article's experiment. Both starts use one recipe: the encoder plus a
 linear head trained end to end with Adam on random ~1 s log-mel crops of the
 training clips; after each epoch the clip-level validation score (head on the mean
-of the clip's window embeddings, as ``get_scene_embeddings`` computes it) is taken
-and the best epoch's model is scored on the test split. Fine-tuning needs the
-model's internals, so it applies to ``cola_hear`` weights files only.
+of the clip's non-overlapping window embeddings) is taken and the best epoch's model
+is scored on the test split. The head sits on the encoder's final layer whatever the
+weights' ``hear.readout`` (the whole network is trained, as in the seed article), and
+rows say so (read-out "final"). Fine-tuning needs the model's internals, so it
+applies to ``cola_hear`` weights files only.
 """
 
 from __future__ import annotations

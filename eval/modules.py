@@ -120,6 +120,14 @@ class HearModel:
             self.model.to(self.device).eval()
 
     @property
+    def description(self) -> dict[str, str]:
+        """``readout`` and ``precision`` as the loaded model states them through an optional ``describe()``
+        (``cola_hear`` models have one); empty strings for a module that does not say."""
+        describe = getattr(self.model, "describe", None)
+        said = describe() if callable(describe) else {}
+        return {key: str(said.get(key, "")) for key in ("readout", "precision")}
+
+    @property
     def sample_rate(self) -> int:
         return int(self.model.sample_rate)
 

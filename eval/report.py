@@ -22,7 +22,15 @@ import pandas as pd
 from cola_hear.atomic import atomic_write_text
 from cola_hear.provenance import commit_contains
 from eval.metrics import higher_is_better
-from eval.results import DEFAULT_RESULTS_DIR, ResultRow, csv_path, read_rows
+from eval.results import (
+    ARCHIVE_DIR,
+    DEFAULT_RESULTS_DIR,
+    ResultRow,
+    csv_path,
+    dirty_rows,
+    identity_conflicts,
+    read_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +122,11 @@ class ReportConfig:
     )
     pretrain_logs: str = "pretrain/*.csv"  # glob under results_dir; columns step, loss, acc (or accuracy)
     extra_text: dict[str, str] = field(default_factory=dict)
+    allow_dirty: bool = False  # publish rows measured with uncommitted code changes (marked), instead of refusing
+
+
+class ReportError(ValueError):
+    """The result files cannot be published as they are (mixed identities under one name, dirty rows)."""
 
 
 # Since this commit, timestamp embeddings of cola_hear stage read-outs pool shared full-length passes instead of
@@ -184,12 +197,30 @@ def is_percent(metric: str) -> bool:
     return metric in PERCENT_METRICS or metric.endswith("_fms")
 
 
-def load_rows(results_dir: Path, protocol: str) -> pd.DataFrame:
-    """Primary-metric rows of one protocol; a re-run (same task, model, seed, fold, metric) replaces the older row."""
+def load_rows(results_dir: Path, protocol: str, allow_dirty: bool = False) -> pd.DataFrame:
+    """Primary-metric rows of one protocol; a re-run (same task, model, seed, fold, metric) replaces the older row.
+
+    Refuses (``ReportError``) a file where one model name stands for two things (``identity_conflicts``:
+    e.g. two weights checksums; ``cola-eval archive`` moves superseded rows out) and, unless
+    ``allow_dirty``, rows measured with uncommitted code changes.
+    """
     path = csv_path(protocol, results_dir)
     if not path.exists():
         return pd.DataFrame(columns=ResultRow.columns())
-    df = pd.DataFrame([r.__dict__ for r in read_rows(path)])
+    rows = read_rows(path)
+    conflicts = identity_conflicts(rows)
+    if conflicts:
+        raise ReportError(
+            f"{path}: a model name must stand for one model; " + "; ".join(conflicts) + ". Give new weights a "
+            f"new --name, or move the superseded rows to {ARCHIVE_DIR}/ with `cola-eval archive`."
+        )
+    dirty = sorted({r.model for r in dirty_rows(rows)})
+    if dirty and not allow_dirty:
+        raise ReportError(
+            f"{path}: rows of {', '.join(dirty)} were measured with uncommitted changes (commit ending in +dirty); "
+            "re-run them from a clean commit, or pass --allow-dirty to publish them marked."
+        )
+    df = pd.DataFrame([r.__dict__ for r in rows])
     if df.empty:
         return df
     df = df[df["primary"]]
@@ -442,17 +473,30 @@ def transfer_table(summary: pd.DataFrame, transfers: tuple[Transfer, ...]) -> tu
     return "\n".join(lines), sentences
 
 
-def models_table(results_dir: Path) -> str:
-    """Which module and weights file (checksum) each model name stands for in the tables (rows a re-run
-    replaced are left out)."""
-    seen: dict[str, set[tuple[str, str]]] = {}
-    for protocol in PROTOCOL_TITLES:
-        for r in load_rows(results_dir, protocol).itertuples():
-            seen.setdefault(str(r.model), set()).add((str(r.module), str(r.weights_sha256)[:12]))
-    lines = ["| model | module | weights sha256 (first 12) |", "|---|---|---|"]
-    for model in sorted(seen):
-        for module, sha in sorted(seen[model]):
-            lines.append(f"| `{model}` | `{module}` | {sha} |")
+def models_table(rows: dict[str, pd.DataFrame]) -> str:
+    """What each model name in the tables stands for, per protocol: module, weights checksum, read-out and
+    precision (as recorded; "–" where rows predate those columns). A name whose weights differ between
+    protocols is flagged, and rows measured with uncommitted changes are marked."""
+    entries: dict[str, dict[str, tuple[str, ...]]] = {}
+    for protocol, df in rows.items():
+        for model, group in df.groupby("model", sort=True) if not df.empty else ():
+            values = tuple(
+                ", ".join(sorted({str(v) for v in group[c] if str(v)})) or "–"
+                for c in ("module", "weights_sha256", "readout", "precision")
+            )
+            dirty = bool(group["commit"].astype(str).str.endswith("+dirty").any())
+            entries.setdefault(str(model), {})[protocol] = (*values, "yes" if dirty else "")
+    lines = [
+        "| model | protocol | module | weights sha256 (first 12) | read-out | precision | uncommitted code |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for model in sorted(entries):
+        sums = {v[1] for v in entries[model].values()}
+        flag = " (other weights per protocol)" if len(sums) > 1 else ""
+        for protocol, (module, sha, readout, precision, dirty) in entries[model].items():
+            lines.append(
+                f"| `{model}`{flag} | {protocol} | `{module}` | {sha[:12]} | {readout} | {precision} | {dirty} |"
+            )
     return "\n".join(lines)
 
 
@@ -562,7 +606,7 @@ def generate_report(config: ReportConfig | None = None) -> Path:
     config = config or ReportConfig()
     out_dir = Path(config.results_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    all_rows = {p: load_rows(out_dir, p) for p in PROTOCOL_TITLES}
+    all_rows = {p: load_rows(out_dir, p, config.allow_dirty) for p in PROTOCOL_TITLES}
     all_tables = {p: summarize(rows) for p, rows in all_rows.items()}
     # checkpoints of a run ("cola@2000") get their own curve, screening runs the selection table: not columns
     tables = {
@@ -591,7 +635,10 @@ def generate_report(config: ReportConfig | None = None) -> Path:
         "",
         "## Models",
         "",
-        models_table(out_dir),
+        "What each name stands for (rows of earlier weights under a re-used name are moved to "
+        f"`{ARCHIVE_DIR}/` and not shown):",
+        "",
+        models_table(all_rows),
     ]
     for protocol, title in PROTOCOL_TITLES.items():
         summary = tables[protocol]

@@ -53,10 +53,21 @@ class ResultRow:
     commit: str
     command: str
     date: str
+    # What was measured, beside the weights: the model's read-out and inference precision as it describes them
+    # (``eval.modules.HearModel.description``; empty for a module that does not) and the task's checksum
+    # (``eval.tasks.Task.checksum``). Empty in rows measured before these columns existed.
+    readout: str = ""
+    precision: str = ""
+    task_sha256: str = ""
 
     @classmethod
     def columns(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+
+# Columns added after the first rows were published; a file without them is migrated on the next append
+# (its rows get empty values: not recorded).
+LATER_COLUMNS = ("readout", "precision", "task_sha256")
 
 
 def csv_path(protocol: str, results_dir: str | Path = DEFAULT_RESULTS_DIR) -> Path:
@@ -79,7 +90,7 @@ def append_rows(rows: Iterable[ResultRow], results_dir: str | Path = DEFAULT_RES
             if old:
                 header = next(csv.reader(io.StringIO(old)))
                 if header != ResultRow.columns():
-                    raise ValueError(f"{path} has columns {header}, expected {ResultRow.columns()}")
+                    old = _migrated(path, header, old)
             buf = io.StringIO()
             writer = csv.DictWriter(buf, fieldnames=ResultRow.columns(), lineterminator="\n")
             if not old:
@@ -91,17 +102,39 @@ def append_rows(rows: Iterable[ResultRow], results_dir: str | Path = DEFAULT_RES
     return written
 
 
+def _migrated(path: Path, header: list[str], text: str) -> str:
+    """``text`` (a results CSV with ``header``) with the columns added since, empty; else a clear error."""
+    if header + [c for c in LATER_COLUMNS if c not in header] != ResultRow.columns():
+        raise ValueError(f"{path} has columns {header}, expected {ResultRow.columns()}")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=ResultRow.columns(), lineterminator="\n")
+    writer.writeheader()
+    for row in csv.DictReader(io.StringIO(text)):
+        writer.writerow({**dict.fromkeys(LATER_COLUMNS, ""), **row})
+    return buf.getvalue()
+
+
+def write_rows(rows: Iterable[ResultRow], path: str | Path) -> Path:
+    """Write ``rows`` as a whole results CSV (atomic; replaces the file)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=ResultRow.columns(), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**asdict(row), "score": repr(float(row.score))})
+    return atomic_write_text(Path(path), buf.getvalue())
+
+
 def read_rows(path: str | Path) -> list[ResultRow]:
     """Rows of one results CSV, typed."""
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        missing = set(ResultRow.columns()) - set(reader.fieldnames or [])
+        missing = set(ResultRow.columns()) - set(reader.fieldnames or []) - set(LATER_COLUMNS)
         if missing:
             raise ValueError(f"{path}: missing columns {sorted(missing)}")
         return [
             ResultRow(
                 **{
-                    **{k: r[k] for k in ResultRow.columns()},
+                    **{k: r.get(k, "") for k in ResultRow.columns()},
                     "seed": int(r["seed"]),
                     "score": float(r["score"]),
                     "primary": r["primary"] in ("True", "true", "1"),
@@ -136,3 +169,59 @@ def _locked(path: Path):
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+# --- identity: what a model name stands for ------------------------------------------------------------------
+
+IDENTITY_COLUMNS = ("module", "weights_sha256", "readout", "precision")  # one value per model name in a CSV
+ARCHIVE_DIR = "archive"  # superseded rows, kept out of the tables: results/archive/<protocol>.csv
+
+
+def identity_conflicts(rows: Iterable[ResultRow]) -> list[str]:
+    """Where one model name stands for two different things in ``rows``: two modules, weights checksums,
+    read-outs or precisions (empty = not recorded, never a conflict), or a task measured at two checksums."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    for r in rows:
+        for column in IDENTITY_COLUMNS:
+            seen.setdefault((r.model, column), set()).add(getattr(r, column))
+        seen.setdefault((r.model, f"task_sha256 of {r.task}"), set()).add(r.task_sha256)
+    conflicts = []
+    for (model, what), values in sorted(seen.items()):
+        values = values - {""} if not what.startswith(("module", "weights")) else values
+        if len(values) > 1:
+            conflicts.append(
+                f"`{model}` has {len(values)} values of {what}: {', '.join(sorted(v[:12] for v in values))}"
+            )
+    return conflicts
+
+
+def dirty_rows(rows: Iterable[ResultRow]) -> list[ResultRow]:
+    """Rows measured with uncommitted changes to the code that computes scores (see ``ROW_CODE_PATHS``)."""
+    return [r for r in rows if r.commit.endswith("+dirty")]
+
+
+def archive_superseded(results_dir: str | Path = DEFAULT_RESULTS_DIR) -> dict[str, int]:
+    """Move the rows of each model name whose weights checksum differs from that of the name's newest row
+    (the last one in the file) to ``results_dir/archive/<protocol>.csv``; returns rows moved per protocol.
+
+    A name re-used for new weights then stands for one thing in each results CSV; the older rows stay
+    readable in the archive, which the report does not read.
+    """
+    moved = {}
+    for protocol in PROTOCOLS:
+        path = csv_path(protocol, results_dir)
+        if not path.exists():
+            continue
+        with _locked(path):
+            rows = read_rows(path)
+            newest = {r.model: r.weights_sha256 for r in rows}
+            keep = [r for r in rows if r.weights_sha256 == newest[r.model]]
+            old = [r for r in rows if r.weights_sha256 != newest[r.model]]
+            if old:
+                archive = Path(results_dir) / ARCHIVE_DIR / f"{protocol}.csv"
+                archive.parent.mkdir(parents=True, exist_ok=True)
+                earlier = read_rows(archive) if archive.exists() else []
+                write_rows([*earlier, *old], archive)
+                write_rows(keep, path)
+            moved[protocol] = len(old)
+    return moved

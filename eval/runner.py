@@ -40,7 +40,13 @@ def run_linear_probe(
         start = time.perf_counter()
         embeddings = task_embeddings(model, task, cache, batch_seconds)
         results = probe_task(task, embeddings, list(range(seeds)), config)
-        task_rows = probe_rows(results, task, spec, model.weights_checksum)
+        task_rows = probe_rows(
+            results,
+            task,
+            spec,
+            model.weights_checksum,
+            measured={**model.description, "task_sha256": embeddings.key.task_sha256},
+        )
         if results_dir is not None:
             append_rows(task_rows, results_dir)
         rows += task_rows
@@ -57,10 +63,17 @@ def run_linear_probe(
 
 
 def probe_rows(
-    results: list[ProbeResult], task: Task, spec: ModuleSpec, weights_sha256: str, protocol: str = "linear_probe"
+    results: list[ProbeResult],
+    task: Task,
+    spec: ModuleSpec,
+    weights_sha256: str,
+    protocol: str = "linear_probe",
+    measured: dict[str, str] | None = None,
 ) -> list[ResultRow]:
-    """Result rows (one per metric) of probe or fine-tuning results."""
-    context = run_context()
+    """Result rows (one per metric) of probe or fine-tuning results; ``measured`` gives the rows'
+    ``readout``, ``precision`` and ``task_sha256`` (the task's checksum is computed when not given)."""
+    measured = {"task_sha256": task.checksum(), **(measured or {})}
+    context = {**run_context(), **{k: measured.get(k, "") for k in ("readout", "precision", "task_sha256")}}
     return [
         ResultRow(
             protocol=protocol,

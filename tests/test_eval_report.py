@@ -271,12 +271,74 @@ def test_one_run_a_side_reports_ahead_or_behind_not_a_win(results_dir):
     }
 
 
-def test_models_table_lists_the_weights_of_the_rows_in_the_tables(tmp_path):
+def test_a_name_re_used_for_new_weights_is_refused_until_the_old_rows_are_archived(tmp_path):
+    from eval.report import ReportError
+    from eval.results import archive_superseded
+
     old = ResultRow(**{**_row("linear_probe", "task-a", "cola", 0, 0.1).__dict__, "weights_sha256": "0" * 64})
-    append_rows([old, _row("linear_probe", "task-a", "cola", 0, 0.8)], tmp_path)
+    append_rows(
+        [old, _row("linear_probe", "task-a", "cola", 0, 0.8), _row("linear_probe", "task-a", "x", 0, 0.5)], tmp_path
+    )
+    with pytest.raises(ReportError, match="`cola` has 2 values of weights_sha256: 000000000000, cola00000000"):
+        generate_report(ReportConfig(results_dir=tmp_path))
+    assert archive_superseded(tmp_path) == {"linear_probe": 1}
+    assert read_rows(tmp_path / "archive" / "linear_probe.csv") == [old]  # kept, out of the tables
+    assert [r.model for r in read_rows(tmp_path / "linear_probe.csv")] == ["cola", "x"]
     models = generate_report(ReportConfig(results_dir=tmp_path)).read_text().split("## Models")[1].split("##")[0]
-    assert "| `cola` | `cola_hear` | cola00000000 |" in models
-    assert "000000000000" not in models  # the row the re-run replaced does not list its weights
+    assert "| `cola` | linear_probe | `cola_hear` | cola00000000 | – | – |  |" in models
+    assert "000000000000" not in models
+    assert archive_superseded(tmp_path) == {"linear_probe": 0}  # idempotent
+
+
+def test_read_outs_precisions_and_task_checksums_must_agree_under_one_name(tmp_path):
+    from eval.report import ReportError
+
+    def row(task, **changes):
+        return ResultRow(**{**_row("linear_probe", task, "cola", 0, 0.5).__dict__, **changes})
+
+    recorded = dict(readout="stage0+stage0.std", precision="bf16", task_sha256="a" * 64)
+    append_rows([row("task-a", **recorded), row("task-b")], tmp_path)  # empty: not recorded, no conflict
+    models = generate_report(ReportConfig(results_dir=tmp_path)).read_text().split("## Models")[1].split("##")[0]
+    assert "| `cola` | linear_probe | `cola_hear` | cola00000000 | stage0+stage0.std | bf16 |  |" in models
+    for change, what in [
+        ({"readout": "final"}, "readout"),
+        ({"precision": "fp32"}, "precision"),
+        ({"task_sha256": "b" * 64}, "task_sha256 of task-a"),
+    ]:
+        other = tmp_path / what.replace(" ", "-")
+        append_rows([row("task-a", **recorded), row("task-a", **{**recorded, "seed": 1, **change})], other)
+        with pytest.raises(ReportError, match=f"`cola` has 2 values of {what}"):
+            generate_report(ReportConfig(results_dir=other))
+
+
+def test_rows_from_uncommitted_code_are_refused_or_published_marked(tmp_path):
+    from eval.report import ReportError
+
+    dirty = ResultRow(**{**_row("linear_probe", "task-a", "cola", 0, 0.5).__dict__, "commit": "abc+dirty"})
+    append_rows([dirty, _row("linear_probe", "task-a", "x", 0, 0.4)], tmp_path)
+    with pytest.raises(ReportError, match="rows of cola were measured with uncommitted changes"):
+        generate_report(ReportConfig(results_dir=tmp_path))
+    text = generate_report(ReportConfig(results_dir=tmp_path, allow_dirty=True)).read_text()
+    models = text.split("## Models")[1].split("##")[0]
+    assert "| `cola` | linear_probe | `cola_hear` | cola00000000 | – | – | yes |" in models
+    assert "| `x` | linear_probe | `cola_hear` | x00000000000 | – | – |  |" in models
+
+
+def test_a_csv_from_before_the_identity_columns_is_migrated_on_append(tmp_path):
+    from eval.results import LATER_COLUMNS
+
+    first = _row("linear_probe", "task-a", "cola", 0, 0.5)
+    old_columns = [c for c in ResultRow.columns() if c not in LATER_COLUMNS]
+    path = tmp_path / "linear_probe.csv"
+    path.write_text(",".join(old_columns) + "\n" + ",".join(str(first.__dict__[c]) for c in old_columns) + "\n")
+    assert read_rows(path) == [first]  # read as not recorded
+    new = ResultRow(**{**first.__dict__, "seed": 1, "readout": "final", "precision": "fp32", "task_sha256": "c" * 64})
+    append_rows([new], tmp_path)
+    assert path.read_text().splitlines()[0].split(",") == ResultRow.columns()
+    assert read_rows(path) == [first, new]
+    path.write_text("protocol,task\nlinear_probe,t\n")
+    with pytest.raises(ValueError, match="has columns"):
+        append_rows([new], tmp_path)
 
 
 def test_transfer_section_compares_each_pool_with_every_random_init(tmp_path):

@@ -59,6 +59,12 @@ def test_runner_probes_every_task_and_appends_rows(tasks_dir, tmp_path):
     assert len(written) == len(rows)
     assert list(written[0]) == ResultRow.columns()
     assert {w["model"] for w in written} == {"logmel-stats"} and {w["weights_sha256"] for w in written} == {"none"}
+    # what was measured: the task's checksum per task; a module without describe() records no read-out
+    from eval.tasks import find_tasks
+
+    checksums = {t.name: t.checksum() for t in find_tasks(tasks_dir)}
+    assert {(w["task"], w["task_sha256"]) for w in written} == set(checksums.items())
+    assert {(w["readout"], w["precision"]) for w in written} == {("", "")}
 
 
 def test_cli_probe_reuses_cached_embeddings(tasks_dir, tmp_path, capsys, caplog):
@@ -89,3 +95,14 @@ def test_cli_probe_reuses_cached_embeddings(tasks_dir, tmp_path, capsys, caplog)
 def test_cli_reports_a_missing_tasks_folder(tmp_path, caplog):
     assert main(["probe", "--module", LOGMEL, "--tasks-dir", str(tmp_path / "nope")]) == 1
     assert "tasks folder not found" in caplog.text
+
+
+def test_a_cola_hear_model_states_its_read_out_and_precision():
+    import cola_hear
+    from cola_hear.weights import read_config
+    from eval.modules import HearModel
+
+    model = HearModel(ModuleSpec("cola_hear"))
+    expected = "+".join(read_config(cola_hear.default_weights_path()).hear.readout)
+    assert model.description["readout"] == expected == "stage0+stage0.std"
+    assert model.description["precision"] == ("bf16" if model.model.use_bf16() else "fp32")
