@@ -8,7 +8,7 @@ import pytest
 
 PARSERS = [  # module, parser factory, its arguments, a command line with an abbreviated option
     ("eval.cli", "build_parser", (), ["probe", "--module", "m", "--tasks-dir", "t", "--tasks", "x"]),
-    ("eval.suite.cli", "_parser", (), ["build", "--ou", "x"]),
+    ("suite.cli", "_parser", (), ["build", "--ou", "x"]),
     ("pretrain.cli", "_train_parser", ("train",), ["--max-step", "3"]),
 ]
 

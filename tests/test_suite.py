@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from eval.suite.build import build_suite
-from eval.suite.datasheet import read_manifests, write_datasheet
-from eval.suite.hear_format import METADATA_KEYS, TaskSpec, TaskWriter, check_task, check_tasks_dir
-from eval.suite.sources import SourceCache
-from eval.suite.splits import SPLITS
-from eval.suite.tasks import TASKS
-from eval.suite.tasks.base import BuildContext
+from suite.build import build_suite
+from suite.datasheet import read_manifests, write_datasheet
+from suite.hear_format import METADATA_KEYS, TaskSpec, TaskWriter, check_task, check_tasks_dir
+from suite.sources import SourceCache
+from suite.splits import SPLITS
+from suite.tasks import TASKS
+from suite.tasks.base import BuildContext
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK_NAMES = sorted(t.spec.name for t in TASKS)

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from eval.suite import dsp
-from eval.suite.hear_format import TaskSpec
-from eval.suite.midi import Note, Part, Segment, render_segments
-from eval.suite.splits import SPLITS, assign_groups, rng_for
-from eval.suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask
-from eval.suite.tasks.notes import SOUNDFONTS
+import numpy as np
+
+from suite import dsp
+from suite.hear_format import TaskSpec
+from suite.midi import Note, Part, Segment, render_segments
+from suite.splits import SPLITS, assign_groups, rng_for
+from suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask
+from suite.tasks.notes import SOUNDFONTS
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ DEFAULT_QPM = 100.0
 
 @dataclass(frozen=True)
 class PieceRef:
+    """One piece of the music21 corpus (a score file, or one tune of an ABC collection)."""
+
     path: str  # relative to the music21 corpus folder
     number: int | None = None  # tune number inside an ABC collection
 
@@ -54,12 +58,16 @@ class PieceRef:
 
 @dataclass(frozen=True)
 class PieceNotes:
+    """The notes of a piece as ``piece_notes`` reads them."""
+
     seconds_per_quarter: float
     parts: tuple[tuple[tuple[float, float, int], ...], ...]  # per part: (onset ql, duration ql, midi pitch)
 
 
 @dataclass(frozen=True)
 class Excerpt:
+    """How one excerpt of a piece is rendered: where it starts, its tempo, soundfont and instruments."""
+
     piece: PieceRef
     index: int  # 0: from the first note, 1: from the middle
     tempo: float  # factor on the score's tempo
@@ -180,6 +188,26 @@ def piece_span(notes: PieceNotes, tempo: float) -> tuple[float, float]:
     return first, last
 
 
+def opening_segment(notes: PieceNotes, ex: Excerpt, max_seconds: float, seed: int, key: str) -> Segment | None:
+    """The excerpt from the piece's first note: ``max_seconds`` long, or up to one second past the last note
+    when the piece is shorter (at the excerpt's tempo); None if it holds fewer than 3 notes."""
+    first, last = piece_span(notes, ex.tempo)
+    return segment_of(notes, first, round(min(max_seconds, last - first + 1.0), 3), ex, seed, key)
+
+
+def random_programs(rng: np.random.Generator) -> tuple[int, ...]:
+    """16 General MIDI programs drawn from the shared pool ``INSTRUMENTS`` (an excerpt's part ``i`` plays
+    program ``i % 16``), as the task draws them."""
+    return tuple(int(INSTRUMENTS[i]) for i in rng.integers(len(INSTRUMENTS), size=16))
+
+
+def unused_pieces(seed: int) -> list[PieceRef]:
+    """Every piece of the music21 corpus (in ``all_pieces`` order) that the task does not use with ``seed``,
+    in any split."""
+    used = {r.id for refs in MusicStyle().pieces(seed).values() for r in refs}
+    return [p for p in all_pieces() if p.id not in used]
+
+
 def read_pieces(refs: Sequence[PieceRef], jobs: int) -> dict[PieceRef, PieceNotes | None]:
     """``piece_notes`` of many pieces, in ``jobs`` processes."""
     refs = sorted(set(refs), key=lambda r: r.id)
@@ -207,11 +235,17 @@ class MusicStyle(SuiteTask):
     pieces_per_style = 60
     excerpts_per_piece = 2
 
+    def pieces(self, seed: int) -> dict[str, list[PieceRef]]:
+        """The pieces the task uses, per style (sorted by label): a seeded choice of ``pieces_per_style``."""
+        out = {}
+        for label, refs in sorted(style_pieces().items()):
+            order = rng_for(seed, self.spec.name, "pieces", label).permutation(len(refs))
+            out[label] = [refs[i] for i in sorted(order[: self.pieces_per_style])]
+        return out
+
     def plan(self, ctx: BuildContext) -> list[ClipPlan]:
         plans = []
-        for label, refs in sorted(style_pieces().items()):
-            order = rng_for(ctx.seed, self.spec.name, "pieces", label).permutation(len(refs))
-            chosen = [refs[i] for i in sorted(order[: self.pieces_per_style])]
+        for label, chosen in self.pieces(ctx.seed).items():
             split = assign_groups({r.id: 1.0 for r in chosen}, ctx.seed, f"music21-{label}")
             for ref in chosen:
                 for k in range(self.excerpts_per_piece):
@@ -223,7 +257,7 @@ class MusicStyle(SuiteTask):
                         tempo=float(rng.uniform(0.9, 1.1)),
                         soundfont=SPLITS[rng.integers(3)],
                         unison=bool(rng.uniform() < 0.4),
-                        programs=tuple(int(INSTRUMENTS[i]) for i in rng.integers(len(INSTRUMENTS), size=16)),
+                        programs=random_programs(rng),
                     )
                     plans.append(ClipPlan(stem, split[ref.id], label, ref.id, (ref.id,), ex))
         return plans

@@ -19,18 +19,18 @@ from typing import Any
 import numpy as np
 
 from cola_hear.audio_io import AUDIO_EXTENSIONS
-from eval.suite import dsp
-from eval.suite.midi import render_segments
-from eval.suite.pool_files import PoolFile, convert_files, write_audio
-from eval.suite.sources import SourceCache
-from eval.suite.speech import Synthesizer, Utterance
-from eval.suite.splits import rng_for
-from eval.suite.tasks import TASKS
-from eval.suite.tasks.base import BuildContext, content_id, recording_id, slug
-from eval.suite.tasks.birds import BIRD_WHEELS, NOT_BIRDS
-from eval.suite.tasks.keywords import speaker_splits, voices
-from eval.suite.tasks.music import INSTRUMENTS, Excerpt, MusicStyle, all_pieces, piece_span, read_pieces, segment_of
-from eval.suite.tasks.notes import SOUNDFONTS
+from suite import dsp
+from suite.midi import render_segments
+from suite.pool_files import PoolFile, convert_files, write_audio
+from suite.sources import SourceCache
+from suite.speech import Synthesizer, Utterance
+from suite.splits import rng_for
+from suite.tasks import TASKS
+from suite.tasks.base import BuildContext, content_id, recording_id, slug
+from suite.tasks.birds import BIRD_WHEELS, bird_song_files
+from suite.tasks.keywords import train_voices
+from suite.tasks.music import Excerpt, opening_segment, random_programs, read_pieces, unused_pieces
+from suite.tasks.notes import SOUNDFONTS
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +111,8 @@ def _package_files(cache: SourceCache, held: set[str], excluded: Counter) -> lis
             found.append((PoolFile(f"{package}/{slug(rel.replace('/', '-'))}.wav", package, rid), path))
     for wheel in BIRD_WHEELS:
         root = cache.wheel(wheel)
-        for path in sorted(p for p in root.rglob("*") if p.suffix.lower() == ".wav"):
+        for path in bird_song_files(root):
             rid = recording_id(wheel, root, path)
-            if any(tag in path.name for tag in NOT_BIRDS):
-                continue
             if rid in held or content_id(path) in held:
                 excluded[wheel] += 1
                 continue
@@ -124,9 +122,7 @@ def _package_files(cache: SourceCache, held: set[str], excluded: Counter) -> lis
 
 def _write_speech(ctx: BuildContext, staging: Path) -> tuple[list[dict[str, Any]], set[str]]:
     """Sentences said by the keyword task's train speakers (never a valid/test speaker), and the voice packages."""
-    all_voices = voices(ctx.seed)
-    split = speaker_splits(all_voices, ctx.seed)
-    train = [v for v in all_voices if split[v.speaker] == "train"]
+    train = train_voices(ctx.seed)
     count = int(SPEECH_MINUTES * 60 / 2.5)  # sentences last about 2.5 s
     utts, items = [], []
     for i in range(count):
@@ -147,8 +143,7 @@ def _write_speech(ctx: BuildContext, staging: Path) -> tuple[list[dict[str, Any]
 
 def _write_music(ctx: BuildContext, staging: Path) -> list[dict[str, Any]]:
     """Excerpts of music21 pieces the suite does not use, rendered with the train soundfont."""
-    used = {r for c in MusicStyle().plan(BuildContext(ctx.cache, seed=ctx.seed)) for r in c.recordings}
-    candidates = [p for p in all_pieces() if p.id not in used]
+    candidates = unused_pieces(ctx.seed)
     order = rng_for(ctx.seed, "pool-music").permutation(len(candidates))
     wanted = int(MUSIC_MINUTES * 60 / MUSIC_EXCERPT * 1.3)  # some pieces are short or unreadable
     chosen = [candidates[i] for i in order[:wanted]]
@@ -160,17 +155,13 @@ def _write_music(ctx: BuildContext, staging: Path) -> list[dict[str, Any]]:
         if piece is None or total >= MUSIC_MINUTES * 60:
             continue
         rng = rng_for(ctx.seed, "pool-music", ref.id)
-        ex = Excerpt(ref, 0, float(rng.uniform(0.9, 1.1)), "train", bool(rng.uniform() < 0.4), tuple(
-            int(INSTRUMENTS[i]) for i in rng.integers(len(INSTRUMENTS), size=16)
-        ))  # fmt: skip
-        first, last = piece_span(piece, ex.tempo)
-        length = round(min(MUSIC_EXCERPT, last - first + 1.0), 3)
-        seg = segment_of(piece, first, length, ex, ctx.seed, f"pool-{ref.id}")
+        ex = Excerpt(ref, 0, float(rng.uniform(0.9, 1.1)), "train", bool(rng.uniform() < 0.4), random_programs(rng))
+        seg = opening_segment(piece, ex, MUSIC_EXCERPT, ctx.seed, f"pool-{ref.id}")
         if seg is None:
             continue
         segments.append(seg)
         items.append(PoolFile(f"music21/{slug(ref.id.split(':', 1)[1].replace('/', '-'))}.wav", "music21", ref.id))
-        total += length
+        total += seg.length
     package, sf = SOUNDFONTS["train"]
     audios = render_segments(ctx.cache.deb(package) / sf, segments)
     return [

@@ -17,10 +17,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from cola_hear.audio_io import audio_info, load_audio
-from eval.suite import dsp
-from eval.suite.hear_format import TaskSpec
-from eval.suite.splits import assign_groups, connected, rng_for
-from eval.suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, slug, source_ids
+from suite import dsp
+from suite.hear_format import TaskSpec
+from suite.splits import assign_groups, connected, rng_for
+from suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, slug, source_ids
 
 PACKAGE = "tuxpaint-stamps-default"
 STAMPS = Path("usr/share/tuxpaint/stamps")

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from cola_hear.audio_io import AudioError, load_audio
-from eval.suite import dsp
-from eval.suite.sources import SourceCache, SourceError, require_tool
+from suite import dsp
+from suite.sources import SourceCache, SourceError, require_tool
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from typing import ClassVar
 import numpy as np
 
 from cola_hear.audio_io import AUDIO_EXTENSIONS, load_audio
-from eval.suite import dsp
-from eval.suite.hear_format import TaskSpec, event
-from eval.suite.splits import SPLITS, assign_groups, rng_for
-from eval.suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, slug, source_ids
+from suite import dsp
+from suite.hear_format import TaskSpec, event
+from suite.splits import SPLITS, assign_groups, rng_for
+from suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, slug, source_ids
 
 PACKAGE = "hydrogen-drumkits"
 KITS = Path("usr/share/hydrogen/data/drumkits")

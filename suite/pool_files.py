@@ -14,8 +14,8 @@ import numpy as np
 from tqdm import tqdm
 
 from cola_hear.audio_io import AudioError, load_audio
-from eval.suite.build import single_threaded_worker
-from eval.suite.hear_format import SAMPLE_RATE, wav_bytes
+from suite.build import single_threaded_worker
+from suite.hear_format import SAMPLE_RATE, wav_bytes
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eval.suite import dsp
-from eval.suite.hear_format import TaskSpec
-from eval.suite.sources import MBROLA_DATABASES
-from eval.suite.speech import FESTIVAL_PACKAGES, Synthesizer, Utterance, Voice
-from eval.suite.splits import assign_groups, rng_for
-from eval.suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, slug
+from suite import dsp
+from suite.hear_format import TaskSpec
+from suite.sources import MBROLA_DATABASES
+from suite.speech import FESTIVAL_PACKAGES, Synthesizer, Utterance, Voice
+from suite.splits import assign_groups, rng_for
+from suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, slug
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN = "_unknown_"
@@ -120,6 +120,14 @@ def speaker_splits(all_voices: Sequence[Voice], seed: int) -> dict[str, str]:
     for family, w in sorted(weights.items()):
         out.update(assign_groups(w, seed, f"kws-speakers-{family}"))
     return out
+
+
+def train_voices(seed: int) -> list[Voice]:
+    """The voices (in ``voices`` order) whose speaker the task puts in its train split: what other
+    builders may use without ever giving away a valid/test speaker."""
+    all_voices = voices(seed)
+    split = speaker_splits(all_voices, seed)
+    return [v for v in all_voices if split[v.speaker] == "train"]
 
 
 @dataclass(frozen=True)

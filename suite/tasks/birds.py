@@ -19,10 +19,10 @@ from typing import ClassVar
 import numpy as np
 
 from cola_hear.audio_io import audio_info, load_audio
-from eval.suite import dsp
-from eval.suite.hear_format import TaskSpec
-from eval.suite.splits import SPLITS, assign_groups, rng_for
-from eval.suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, recording_id
+from suite import dsp
+from suite.hear_format import TaskSpec
+from suite.splits import SPLITS, assign_groups, rng_for
+from suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, recording_id
 
 BIRD_WHEELS = ("pykanto", "vocalpy", "opensoundscape")
 NOT_BIRDS = ("BM003", "deermouse", "fruitfly")  # mouse and fly recordings in vocalpy
@@ -47,14 +47,19 @@ class Layer:
     level: float  # peak (effects) or SNR in dB (bird)
 
 
+def bird_song_files(root: Path) -> list[Path]:
+    """The bird-song WAV files under ``root`` (an unpacked wheel of ``BIRD_WHEELS``), in path order;
+    the mouse and fly recordings some wheels also ship (``NOT_BIRDS``) are left out."""
+    wavs = sorted(p for p in root.rglob("*") if p.suffix.lower() == ".wav")
+    return [p for p in wavs if not any(tag in p.name for tag in NOT_BIRDS)]
+
+
 def bird_recordings(ctx: BuildContext) -> list[Recording]:
     """Every bird recording in the three wheels, grouped by recording session."""
     out = []
     for wheel in BIRD_WHEELS:
         root = ctx.cache.wheel(wheel)
-        for path in sorted(p for p in root.rglob("*") if p.suffix.lower() == ".wav"):
-            if any(tag in path.name for tag in NOT_BIRDS):
-                continue
+        for path in bird_song_files(root):
             if "great_tit" in path.parts:
                 session = re.sub(r"-\d+$", "", path.stem)  # 2021-B32-0415_05-11 -> 2021-B32-0415_05
             elif "BENGALESE_FINCH" in path.parts:

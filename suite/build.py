@@ -12,10 +12,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from eval.suite.hear_format import TaskWriter
-from eval.suite.sources import SOURCES, TOOL_LICENCES, SourceCache
-from eval.suite.tasks import TASKS, task_by_name
-from eval.suite.tasks.base import BuildContext, SuiteTask
+from suite.hear_format import TaskWriter
+from suite.sources import SOURCES, TOOL_LICENCES, SourceCache
+from suite.tasks import TASKS, task_by_name
+from suite.tasks.base import BuildContext, SuiteTask
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cola_hear.audio_io import load_audio
-from eval.suite.sources import require_tool
+from suite.sources import require_tool
 
 log = logging.getLogger(__name__)
 

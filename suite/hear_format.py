@@ -30,8 +30,8 @@ import numpy as np
 import soundfile as sf
 
 from cola_hear.atomic import atomic_replace_dir
-from eval.hear_schema import METADATA_FILE, metadata_problems, read_metadata
-from eval.suite.splits import SPLITS
+from cola_hear.task_format import METADATA_FILE, metadata_problems, read_metadata
+from suite.splits import SPLITS
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class TaskSpec:
     evaluation: tuple[str, ...]  # first is primary
     split_factor: str  # the nuisance factor the splits are drawn by
     description: str
-    sources: tuple[str, ...]  # registered source packages (eval.suite.sources.SOURCES)
+    sources: tuple[str, ...]  # registered source packages (suite.sources.SOURCES)
     tools: tuple[str, ...] = ()  # tools whose output is in the audio (espeak-ng, fluidsynth...)
     caveats: str = ""  # known limits of the task, printed in the datasheet
     prediction_type: str = "multiclass"

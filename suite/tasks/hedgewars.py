@@ -19,10 +19,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from cola_hear.audio_io import load_audio
-from eval.suite import dsp
-from eval.suite.hear_format import TaskSpec
-from eval.suite.splits import assign_groups, rng_for
-from eval.suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, slug, source_ids
+from suite import dsp
+from suite.hear_format import TaskSpec
+from suite.splits import assign_groups, rng_for
+from suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, slug, source_ids
 
 PACKAGE = "hedgewars-data"
 VOICES = Path("usr/share/games/hedgewars/Data/Sounds/voices")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from eval.suite.tasks.base import SuiteTask
-from eval.suite.tasks.birds import BirdDetection
-from eval.suite.tasks.drums import DrumEvents, Percussion
-from eval.suite.tasks.hedgewars import Phrase, SpeakerId
-from eval.suite.tasks.keywords import KeywordSpotting
-from eval.suite.tasks.language import LanguageId
-from eval.suite.tasks.music import MusicStyle
-from eval.suite.tasks.notes import InstrumentFamily, Pitch
+from suite.tasks.base import SuiteTask
+from suite.tasks.birds import BirdDetection
+from suite.tasks.drums import DrumEvents, Percussion
+from suite.tasks.hedgewars import Phrase, SpeakerId
+from suite.tasks.keywords import KeywordSpotting
+from suite.tasks.language import LanguageId
+from suite.tasks.music import MusicStyle
+from suite.tasks.notes import InstrumentFamily, Pitch
 
 TASKS: tuple[SuiteTask, ...] = (
     SpeakerId(),
@@ -35,7 +35,7 @@ def task_by_name(name: str) -> SuiteTask:
 
 def suite_packages() -> set[str]:
     """Every Debian or PyPI package the suite's audio comes from: task sources, speech voices and tools."""
-    from eval.suite.sources import SOURCES, TOOLS
+    from suite.sources import SOURCES, TOOLS
 
     packages = {p for t in TASKS for p in t.spec.sources}
     packages |= {n for n in SOURCES if n.startswith("mbrola-")}  # the keyword task's voices
