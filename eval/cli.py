@@ -92,7 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         "report", allow_abbrev=False, help="regenerate results/README.md and the plots from the CSVs"
     )
     report.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
-    report.add_argument("--main-model", default="cola", help="model the text compares against the others")
+    report.add_argument(
+        "--experiments",
+        type=Path,
+        default=Path("experiments.toml"),
+        help="the named experiments: main model, baselines, ablations, transfers, peers (skipped when absent)",
+    )
+    report.add_argument("--main-model", default=None, help="model the text compares against the others")
     report.add_argument(
         "--allow-dirty", action="store_true", help="publish rows measured with uncommitted code changes (marked)"
     )
@@ -212,9 +218,17 @@ def _random_weights(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
+    from eval.experiments import load_experiments
     from eval.report import ReportConfig, generate_report
 
-    config = ReportConfig(results_dir=args.results_dir, main_model=args.main_model, allow_dirty=args.allow_dirty)
+    changes: dict[str, object] = {"results_dir": args.results_dir, "allow_dirty": args.allow_dirty}
+    if args.main_model:
+        changes["main_model"] = args.main_model
+    if args.experiments.is_file():
+        config = ReportConfig.from_experiments(load_experiments(args.experiments), **changes)
+    else:
+        log.info("%s not found: tables only, no comparisons named there", args.experiments)
+        config = ReportConfig(**changes)  # type: ignore[arg-type]
     print(generate_report(config))
 
 

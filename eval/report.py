@@ -21,6 +21,7 @@ import pandas as pd
 
 from cola_hear.atomic import atomic_write_text
 from cola_hear.provenance import commit_contains
+from eval.experiments import Ablation, Experiments, Transfer
 from eval.metrics import higher_is_better
 from eval.results import (
     ARCHIVE_DIR,
@@ -45,84 +46,34 @@ PROTOCOL_TITLES = {
 
 
 @dataclass(frozen=True)
-class Ablation:
-    """A claim of the paper: ``better`` beats ``worse`` under ``protocol`` by about ``paper_points``."""
-
-    title: str
-    protocol: str
-    better: str
-    worse: str
-    paper_points: float
-
-
-# The objectives are compared as trained with one recipe and budget. In-domain (robust.toml, 1,750 steps on the
-# suite's own sources, final layer): "cola-bilinear", "cola-cosine", "triplet". Out-of-domain (transfer.toml,
-# 1,000 steps on the disjoint pool): "disjoint-<objective>" at the final layer and "-stage0" at the shipped
-# read-out. "cola" is whichever the validation splits chose to ship.
-DEFAULT_ABLATIONS = (
-    Ablation("bilinear vs cosine similarity, in-domain pool, final layer", "linear_probe", "cola-bilinear",
-             "cola-cosine", 7.0),
-    Ablation("COLA vs triplet loss, in-domain pool, final layer", "linear_probe", "cola-bilinear", "triplet", 20.0),
-    Ablation("bilinear vs cosine similarity, disjoint pool, stage-0 read-out", "linear_probe",
-             "disjoint-bilinear-stage0", "disjoint-cosine-stage0", 7.0),
-    Ablation("COLA vs triplet loss, disjoint pool, stage-0 read-out", "linear_probe", "disjoint-bilinear-stage0",
-             "disjoint-triplet-stage0", 20.0),
-    Ablation("bilinear vs cosine similarity, disjoint pool, final layer", "linear_probe", "disjoint-bilinear",
-             "disjoint-cosine", 7.0),
-    Ablation("COLA vs triplet loss, disjoint pool, final layer", "linear_probe", "disjoint-bilinear",
-             "disjoint-triplet", 20.0),
-    Ablation("fine-tuning: COLA-pretrained vs from scratch", "finetune", "cola", "scratch", 1.2),
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """A pretrained model against several random inits of the same network, read out the same way."""
-
-    pool: str  # what the model was pretrained on, in words
-    model: str
-    randoms: tuple[str, ...]
-
-
-# Same recipe (pretrain/configs/transfer.toml) and budget (1,000 steps, as the shipped weights) on the two pools,
-# each against random inits of seeds 0, 1 and 2 read out at stage 0 like it (every run starts from seed 0's
-# initial weights); then the disjoint-pool run continued to 4,000 steps.
-# The last column is the control: seed 0 with BatchNorm statistics from the pool and no weight change.
-RANDOM_STAGE0 = ("random-init-stage0", "random-init-stage0-s1", "random-init-stage0-s2")
-CONTROLS = (*RANDOM_STAGE0, "random-init-stage0-bn")
-DEFAULT_TRANSFERS = (
-    Transfer("suite sources (in-domain, `cola-suite pool --domain suite`), 1,000 steps", "insuite", CONTROLS),
-    Transfer("packages no suite task uses (out-of-domain, `cola-suite pool`), 1,000 steps",
-             "disjoint-cosine-stage0", CONTROLS),
-    Transfer("packages no suite task uses, the same run at 4,000 steps", "disjoint", CONTROLS),
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
 class ReportConfig:
+    """What the report shows beside the tables; ``from_experiments`` fills it from ``experiments.toml``."""
+
     results_dir: Path = DEFAULT_RESULTS_DIR
     main_model: str = "cola"
-    # random-init-stage0: the random-init network read out like the shipped weights (stage 0, mean and std)
-    # -bn: seed 0 with BatchNorm statistics from the pool (200 steps at lr 1e-12), no learning
-    baselines: tuple[str, ...] = (
-        *RANDOM_STAGE0,
-        "random-init-stage0-bn",
-        "random-init",
-        "random-init-bn",
-        "logmel-stats",
-    )
-    ablations: tuple[Ablation, ...] = DEFAULT_ABLATIONS
-    transfers: tuple[Transfer, ...] = DEFAULT_TRANSFERS
+    baselines: tuple[str, ...] = ()  # columns next to the main model, in this order
+    ablations: tuple[Ablation, ...] = ()
+    transfers: tuple[Transfer, ...] = ()
     # horizontal lines of the probe-vs-steps plot (their mean when several)
-    curve_references: dict[str, tuple[str, ...]] = field(
-        default_factory=lambda: {
-            "random init, stage-0 read-out (3 seeds)": RANDOM_STAGE0,
-            "log-mel statistics": ("logmel-stats",),
-        }
-    )
+    curve_references: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    peers: dict[str, str] = field(default_factory=dict)  # HEAR peer module -> its result name
     pretrain_logs: str = "pretrain/*.csv"  # glob under results_dir; columns step, loss, acc (or accuracy)
     extra_text: dict[str, str] = field(default_factory=dict)
     allow_dirty: bool = False  # publish rows measured with uncommitted code changes (marked), instead of refusing
+
+    @classmethod
+    def from_experiments(cls, experiments: Experiments, **changes: object) -> ReportConfig:
+        """The comparisons and names of ``experiments`` (main model, baselines, ablations, transfers, plot
+        references, peers), with ``changes`` on top."""
+        fields = dict(
+            main_model=experiments.main,
+            baselines=experiments.baselines,
+            ablations=experiments.ablations,
+            transfers=experiments.transfers,
+            curve_references=experiments.curve_references,
+            peers=experiments.peer_names(),
+        )
+        return cls(**{**fields, **changes})  # type: ignore[arg-type]
 
 
 class ReportError(ValueError):
@@ -157,11 +108,13 @@ def event_path_note(rows: pd.DataFrame, models: list[str]) -> list[str]:
 
 
 LEADERBOARD_CSV = "hear2021_leaderboard.csv"  # peers' published HEAR 2021 scores, cited row by row
-PEER_NAMES = {"hearbaseline.torchcrepe": "crepe", "hearbaseline.naive": "hear-naive"}  # module -> row name
 
 
-def leaderboard_section(results_dir: Path, summary: pd.DataFrame) -> list[str]:
-    """The peers' published HEAR 2021 scores next to the nearest suite task and the peer's probe score here."""
+def leaderboard_section(
+    results_dir: Path, summary: pd.DataFrame, peers: dict[str, str], main: str = "cola"
+) -> list[str]:
+    """The peers' published HEAR 2021 scores next to the nearest suite task and the peer's probe score here
+    (``peers``: module -> result name)."""
     path = results_dir / LEADERBOARD_CSV
     if not path.exists():
         return []
@@ -174,20 +127,20 @@ def leaderboard_section(results_dir: Path, summary: pd.DataFrame) -> list[str]:
         "on HEAR's datasets. Our tasks are built from other recordings, so these numbers are context for the "
         "peers' rows, not a comparison with them.",
         "",
-        "| peer | HEAR 2021 task | published | nearest suite task | this peer here (linear probe) | `cola` here |",
+        f"| peer | HEAR 2021 task | published | nearest suite task | this peer here (linear probe) | `{main}` here |",
         "|---|---|---:|---|---:|---:|",
     ]
     for r in published.itertuples():
         here = {}
-        for model in (r.module, "cola"):
+        for model in (r.module, main):
             rows = summary[
-                (summary["model"].astype(str) == PEER_NAMES.get(model, model))
+                (summary["model"].astype(str) == peers.get(model, model))
                 & summary["task"].astype(str).str.startswith(f"{r.nearest_suite_task}-")
             ]
             here[model] = f"{rows['mean'].iloc[0]:.1f}" if len(rows) else "not measured yet"
         md.append(
             f"| {r.peer} | {r.hear_task} ({r.metric}) | {100 * r.score:.1f} | {r.nearest_suite_task} | "
-            f"{here[r.module]} | {here['cola']} |"
+            f"{here[r.module]} | {here[main]} |"
         )
     md += ["", f"Sources: {'; '.join(sorted(set(published['source'])))}."]
     return md
@@ -663,7 +616,7 @@ def generate_report(config: ReportConfig | None = None) -> Path:
         md += [config.extra_text["transfer"], ""]
     md.append(transfer_md)
     md += ["", "## Ablations against the paper's claims", "", ablation_table(tables, config.ablations)]
-    md += leaderboard_section(out_dir, tables["linear_probe"])
+    md += leaderboard_section(out_dir, tables["linear_probe"], config.peers, config.main_model)
     probe_rows = all_tables["linear_probe"]
     curves = (
         checkpoint_curves(probe_rows[~probe_rows["model"].astype(str).str.startswith(SCREEN_PREFIX)])

@@ -7,11 +7,21 @@ not for their wording; tables are checked cell by cell.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from eval.report import DEFAULT_ABLATIONS, Ablation, ReportConfig, generate_report
+from eval.experiments import Ablation, load_experiments
+from eval.report import ReportConfig, generate_report
 from eval.results import ResultRow, append_rows, read_rows
+
+EXPERIMENTS = load_experiments(Path(__file__).resolve().parents[1] / "experiments.toml")
+RANDOM_STAGE0 = EXPERIMENTS.curve_references["random init, stage-0 read-out (3 seeds)"]
+
+
+def _config(**changes):
+    """The report of the repository's experiments.toml."""
+    return ReportConfig.from_experiments(EXPERIMENTS, **changes)
 
 
 def _row(protocol, task, model, seed, score, metric="top1_acc"):
@@ -135,7 +145,7 @@ def results_dir(tmp_path):
 
 
 def test_tables_hold_the_expected_cells(results_dir):
-    text = generate_report(ReportConfig(results_dir=results_dir)).read_text()
+    text = generate_report(_config(results_dir=results_dir)).read_text()
     assert "| task | metric | `cola` | `random-init` | `logmel-stats` | `cola-cosine` |" in text
     assert "| task-a | top1_acc (x100) | 85.0 ± 5.0 | 60.0 ± 0.0 | 92.0 ± 2.0 | 80.0 ± 0.0 |" in text
     assert "| task-b | mAP (x100) | 70.0 ± 0.0 | 52.0 ± 2.0 | 71.0 ± 1.0 | – |" in text
@@ -150,16 +160,16 @@ def test_tables_hold_the_expected_cells(results_dir):
 ABLATIONS = (
     Ablation("bilinear vs cosine similarity", "linear_probe", "cola", "cola-cosine", 7.0),
     Ablation("COLA vs triplet loss", "linear_probe", "cola", "triplet", 20.0),
-    *DEFAULT_ABLATIONS[2:],
+    *EXPERIMENTS.ablations[2:],
 )
 
 
 def test_text_states_wins_and_losses_from_the_numbers(results_dir):
-    assert [(a.better, a.worse) for a in DEFAULT_ABLATIONS[:2]] == [
+    assert [(a.better, a.worse) for a in EXPERIMENTS.ablations[:2]] == [
         ("cola-bilinear", "cola-cosine"),
         ("cola-bilinear", "triplet"),
     ]
-    text = generate_report(ReportConfig(results_dir=results_dir, ablations=ABLATIONS)).read_text()
+    text = generate_report(_config(results_dir=results_dir, ablations=ABLATIONS)).read_text()
     # summary: the suite average (mean, spread, tasks), then per baseline: difference, spread, tasks, verdict
     assert _facts(_bullet(_section(text, "Summary"), "Linear probe")) == {
         "models": ["cola", "random-init", "logmel-stats", "cola-cosine"],
@@ -205,7 +215,7 @@ def test_checkpoints_of_a_run_form_a_curve_not_columns(results_dir):
         ],
         results_dir,
     )
-    text = generate_report(ReportConfig(results_dir=results_dir)).read_text()
+    text = generate_report(_config(results_dir=results_dir)).read_text()
     assert "| `cola` | 100 | 30.0 ± 0.0 |" in text and "| `cola` | 200 | 50.0 ± 0.0 |" in text
     probe_table = text.split("## Linear probe (COLA protocol)")[1].split("## HEAR")[0]
     assert "cola@" not in probe_table
@@ -213,11 +223,11 @@ def test_checkpoints_of_a_run_form_a_curve_not_columns(results_dir):
 
 
 def test_report_is_reproducible_and_draws_the_plots(results_dir):
-    first = generate_report(ReportConfig(results_dir=results_dir)).read_bytes()
+    first = generate_report(_config(results_dir=results_dir)).read_bytes()
     plots = {p.name: p.read_bytes() for p in results_dir.glob("*.png")}
     assert sorted(plots) == ["finetune.png", "hear.png", "linear_probe.png", "pretraining.png"]
     assert all(data.startswith(b"\x89PNG") for data in plots.values())
-    assert generate_report(ReportConfig(results_dir=results_dir)).read_bytes() == first
+    assert generate_report(_config(results_dir=results_dir)).read_bytes() == first
     assert "2026" not in first.decode()  # no dates in the generated text
 
 
@@ -239,7 +249,7 @@ def test_model_selection_table_averages_the_recorded_validation_scores(tmp_path)
                 key = "valid_frame_map" if task == "task-b" else "valid_score"
                 rows.append(ResultRow(**{**row.__dict__, "details": f"l2=0.01 {key}={value + 0.02 * seed}"}))
     append_rows(rows, tmp_path)
-    text = generate_report(ReportConfig(results_dir=tmp_path)).read_text()
+    text = generate_report(_config(results_dir=tmp_path)).read_text()
     selection = text.split("## Model selection on the validation splits")[1]
     # next to it the test average: tasks at 35 +- 7.1 and 45 +- 7.1 (cola@200), 15 and 25 (cola@100)
     assert "| `cola@200` | 71.0 | 40.0 ± 5.0 | 2 |" in selection
@@ -253,7 +263,7 @@ def test_model_selection_table_averages_the_recorded_validation_scores(tmp_path)
 
 def test_one_run_a_side_reports_ahead_or_behind_not_a_win(results_dir):
     append_rows([_row("hear", "task-b", "logmel-stats", 42, 0.4, "mAP")], results_dir)
-    text = generate_report(ReportConfig(results_dir=results_dir)).read_text()
+    text = generate_report(_config(results_dir=results_dir)).read_text()
     # one run a side: no spread among the numbers, "ahead" / "behind" / "equal" instead of wins and losses
     assert _facts(_bullet(_section(text, "Summary"), "HEAR protocol")) == {
         "models": ["cola", "logmel-stats"],
@@ -280,11 +290,11 @@ def test_a_name_re_used_for_new_weights_is_refused_until_the_old_rows_are_archiv
         [old, _row("linear_probe", "task-a", "cola", 0, 0.8), _row("linear_probe", "task-a", "x", 0, 0.5)], tmp_path
     )
     with pytest.raises(ReportError, match="`cola` has 2 values of weights_sha256: 000000000000, cola00000000"):
-        generate_report(ReportConfig(results_dir=tmp_path))
+        generate_report(_config(results_dir=tmp_path))
     assert archive_superseded(tmp_path) == {"linear_probe": 1}
     assert read_rows(tmp_path / "archive" / "linear_probe.csv") == [old]  # kept, out of the tables
     assert [r.model for r in read_rows(tmp_path / "linear_probe.csv")] == ["cola", "x"]
-    models = generate_report(ReportConfig(results_dir=tmp_path)).read_text().split("## Models")[1].split("##")[0]
+    models = generate_report(_config(results_dir=tmp_path)).read_text().split("## Models")[1].split("##")[0]
     assert "| `cola` | linear_probe | `cola_hear` | cola00000000 | – | – |  |" in models
     assert "000000000000" not in models
     assert archive_superseded(tmp_path) == {"linear_probe": 0}  # idempotent
@@ -298,7 +308,7 @@ def test_read_outs_precisions_and_task_checksums_must_agree_under_one_name(tmp_p
 
     recorded = dict(readout="stage0+stage0.std", precision="bf16", task_sha256="a" * 64)
     append_rows([row("task-a", **recorded), row("task-b")], tmp_path)  # empty: not recorded, no conflict
-    models = generate_report(ReportConfig(results_dir=tmp_path)).read_text().split("## Models")[1].split("##")[0]
+    models = generate_report(_config(results_dir=tmp_path)).read_text().split("## Models")[1].split("##")[0]
     assert "| `cola` | linear_probe | `cola_hear` | cola00000000 | stage0+stage0.std | bf16 |  |" in models
     for change, what in [
         ({"readout": "final"}, "readout"),
@@ -308,7 +318,7 @@ def test_read_outs_precisions_and_task_checksums_must_agree_under_one_name(tmp_p
         other = tmp_path / what.replace(" ", "-")
         append_rows([row("task-a", **recorded), row("task-a", **{**recorded, "seed": 1, **change})], other)
         with pytest.raises(ReportError, match=f"`cola` has 2 values of {what}"):
-            generate_report(ReportConfig(results_dir=other))
+            generate_report(_config(results_dir=other))
 
 
 def test_rows_from_uncommitted_code_are_refused_or_published_marked(tmp_path):
@@ -317,8 +327,8 @@ def test_rows_from_uncommitted_code_are_refused_or_published_marked(tmp_path):
     dirty = ResultRow(**{**_row("linear_probe", "task-a", "cola", 0, 0.5).__dict__, "commit": "abc+dirty"})
     append_rows([dirty, _row("linear_probe", "task-a", "x", 0, 0.4)], tmp_path)
     with pytest.raises(ReportError, match="rows of cola were measured with uncommitted changes"):
-        generate_report(ReportConfig(results_dir=tmp_path))
-    text = generate_report(ReportConfig(results_dir=tmp_path, allow_dirty=True)).read_text()
+        generate_report(_config(results_dir=tmp_path))
+    text = generate_report(_config(results_dir=tmp_path, allow_dirty=True)).read_text()
     models = text.split("## Models")[1].split("##")[0]
     assert "| `cola` | linear_probe | `cola_hear` | cola00000000 | – | – | yes |" in models
     assert "| `x` | linear_probe | `cola_hear` | x00000000000 | – | – |  |" in models
@@ -342,8 +352,6 @@ def test_a_csv_from_before_the_identity_columns_is_migrated_on_append(tmp_path):
 
 
 def test_transfer_section_compares_each_pool_with_every_random_init(tmp_path):
-    from eval.report import RANDOM_STAGE0
-
     scores = {"insuite": 0.70, "disjoint-cosine-stage0": 0.62, RANDOM_STAGE0[0]: 0.60, RANDOM_STAGE0[1]: 0.58}
     rows = [
         _row("linear_probe", task, model, seed, value + 0.01 * seed)
@@ -352,7 +360,7 @@ def test_transfer_section_compares_each_pool_with_every_random_init(tmp_path):
         for seed in range(3)
     ]
     append_rows(rows, tmp_path)
-    text = generate_report(ReportConfig(results_dir=tmp_path)).read_text()
+    text = generate_report(_config(results_dir=tmp_path)).read_text()
     section = _section(text, "In-domain vs out-of-domain pretraining")
     insuite = _cells(section, "`insuite`")
     # 71 vs 61: +10.0 with spread sqrt(2) * 1.0 / sqrt(2) = 1.0
@@ -367,7 +375,7 @@ def test_transfer_section_compares_each_pool_with_every_random_init(tmp_path):
         ],
         tmp_path,
     )
-    text = generate_report(ReportConfig(results_dir=tmp_path)).read_text()
+    text = generate_report(_config(results_dir=tmp_path)).read_text()
     section = _section(text, "In-domain vs out-of-domain pretraining")
     assert _facts(_cells(section, "`insuite`")[-1])["bold"] == ["beats"]
     disjoint = _cells(section, "`disjoint-cosine-stage0`")

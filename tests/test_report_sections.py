@@ -43,7 +43,8 @@ def test_rows_before_the_shared_path_are_named_and_later_ones_are_not():
 def test_leaderboard_section_puts_published_scores_next_to_ours(tmp_path):
     from eval.report import LEADERBOARD_CSV, leaderboard_section
 
-    assert leaderboard_section(tmp_path, pd.DataFrame()) == []  # no cited file: no section
+    peers = {"hearbaseline.torchcrepe": "crepe"}
+    assert leaderboard_section(tmp_path, pd.DataFrame(), peers) == []  # no cited file: no section
     (tmp_path / LEADERBOARD_CSV).write_text(
         "peer,module,hear_task,metric,score,nearest_suite_task,source\n"
         "CREPE,hearbaseline.torchcrepe,NSynth Pitch 5h,pitch accuracy,0.870,pitch,board.csv @ abc\n"
@@ -53,7 +54,7 @@ def test_leaderboard_section_puts_published_scores_next_to_ours(tmp_path):
         {"task": "pitch-v1.0.0-full", "model": "crepe", "metric": "pitch_acc", "mean": 91.25, "std": 0.5, "n": 3},
         {"task": "pitch-v1.0.0-full", "model": "cola", "metric": "pitch_acc", "mean": 74.7, "std": 0.5, "n": 3},
     ])  # fmt: skip
-    lines = leaderboard_section(tmp_path, summary)
+    lines = leaderboard_section(tmp_path, summary, peers)
     pitch = next(line for line in lines if "NSynth Pitch 5h" in line)
     assert [c.strip() for c in pitch.strip("|").split("|")] == [
         "CREPE", "NSynth Pitch 5h (pitch accuracy)", "87.0", "pitch", "91.2", "74.7"]  # fmt: skip
