@@ -1,18 +1,15 @@
 """Regenerate ``results/README.md`` and its plots from the result CSVs.
 
-Tables show each task's primary metric, mean +- std over seeds/folds, in points
-(percent) where the metric is a rate. The suite average is the mean over tasks;
-its +- is the propagated spread, sqrt(sum of per-task variances) / n_tasks. A
-model "wins" a comparison when its mean is higher by more than the combined
-spread sqrt(std_a^2 + std_b^2); every verdict in the text is computed here.
-Nothing date-dependent is written, so the same CSVs give the same files.
+Tables show each task's primary metric, mean +- std over seeds/folds; the statistics and
+verdicts come from ``eval.scores``, the figures from ``eval.plots``, the names and comparisons
+from ``experiments.toml`` (``ReportConfig.from_experiments``). Every verdict in the text is
+computed; nothing date-dependent is written, so the same CSVs give the same files.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,22 +19,26 @@ import pandas as pd
 from cola_hear.atomic import atomic_write_text
 from cola_hear.provenance import commit_contains
 from eval.experiments import Ablation, Experiments, Transfer
-from eval.metrics import higher_is_better
-from eval.results import (
-    ARCHIVE_DIR,
-    DEFAULT_RESULTS_DIR,
-    ResultRow,
-    csv_path,
-    dirty_rows,
-    identity_conflicts,
-    read_rows,
+from eval.plots import plot_checkpoint_curves, plot_pretraining, plot_tasks
+from eval.results import ARCHIVE_DIR, DEFAULT_RESULTS_DIR
+from eval.scores import (
+    CHECKPOINT_NAME,
+    ReportError,
+    checkpoint_curves,
+    compare,
+    is_percent,
+    load_rows,
+    suite_average,
+    summarize,
+    validation_averages,
+    verdict,
 )
+
+__all__ = ["ReportConfig", "ReportError", "generate_report"]
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = re.compile(r"^(?P<run>.+)@(?P<step>\d+)$")  # "cola@2000": run "cola" after 2000 steps
 SCREEN_PREFIX = "screen-"  # recipe screening runs: the selection table only, not the result tables
-PERCENT_METRICS = ("top1_acc", "pitch_acc", "chroma_acc", "mAP", "aucroc")
 PROTOCOL_TITLES = {
     "linear_probe": "Linear probe (COLA protocol)",
     "hear": "HEAR protocol (heareval shallow MLP)",
@@ -74,10 +75,6 @@ class ReportConfig:
             peers=experiments.peer_names(),
         )
         return cls(**{**fields, **changes})  # type: ignore[arg-type]
-
-
-class ReportError(ValueError):
-    """The result files cannot be published as they are (mixed identities under one name, dirty rows)."""
 
 
 # Since this commit, timestamp embeddings of cola_hear stage read-outs pool shared full-length passes instead of
@@ -144,134 +141,6 @@ def leaderboard_section(
         )
     md += ["", f"Sources: {'; '.join(sorted(set(published['source'])))}."]
     return md
-
-
-def is_percent(metric: str) -> bool:
-    return metric in PERCENT_METRICS or metric.endswith("_fms")
-
-
-def load_rows(results_dir: Path, protocol: str, allow_dirty: bool = False) -> pd.DataFrame:
-    """Primary-metric rows of one protocol; a re-run (same task, model, seed, fold, metric) replaces the older row.
-
-    Refuses (``ReportError``) a file where one model name stands for two things (``identity_conflicts``:
-    e.g. two weights checksums; ``cola-eval archive`` moves superseded rows out) and, unless
-    ``allow_dirty``, rows measured with uncommitted code changes.
-    """
-    path = csv_path(protocol, results_dir)
-    if not path.exists():
-        return pd.DataFrame(columns=ResultRow.columns())
-    rows = read_rows(path)
-    conflicts = identity_conflicts(rows)
-    if conflicts:
-        raise ReportError(
-            f"{path}: a model name must stand for one model; " + "; ".join(conflicts) + ". Give new weights a "
-            f"new --name, or move the superseded rows to {ARCHIVE_DIR}/ with `cola-eval archive`."
-        )
-    dirty = sorted({r.model for r in dirty_rows(rows)})
-    if dirty and not allow_dirty:
-        raise ReportError(
-            f"{path}: rows of {', '.join(dirty)} were measured with uncommitted changes (commit ending in +dirty); "
-            "re-run them from a clean commit, or pass --allow-dirty to publish them marked."
-        )
-    df = pd.DataFrame([r.__dict__ for r in rows])
-    if df.empty:
-        return df
-    df = df[df["primary"]]
-    return df.drop_duplicates(subset=["task", "model", "seed", "fold", "metric"], keep="last").reset_index(drop=True)
-
-
-def summarize(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per (task, model): metric, mean and std (in display units: points for rates), number of runs."""
-    if rows.empty:
-        return pd.DataFrame(columns=["task", "model", "metric", "mean", "std", "n"])
-    out = []
-    for (task, model), group in rows.groupby(["task", "model"], sort=True):
-        metric = group["metric"].iloc[0]
-        values = group["score"].to_numpy(dtype=float) * (100.0 if is_percent(metric) else 1.0)
-        values = values[np.isfinite(values)]
-        out.append(
-            {
-                "task": task,
-                "model": model,
-                "metric": metric,
-                "mean": float(values.mean()) if len(values) else math.nan,
-                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                "n": len(values),
-            }
-        )
-    return pd.DataFrame(out)
-
-
-def suite_average(summary: pd.DataFrame, model: str, tasks: list[str] | None = None) -> tuple[float, float, int]:
-    """Mean over tasks of a model's per-task means (rate metrics only), propagated std, number of tasks."""
-    s = summary[(summary["model"] == model) & summary["metric"].map(is_percent) & summary["mean"].notna()]
-    if tasks is not None:
-        s = s[s["task"].isin(tasks)]
-    if s.empty:
-        return math.nan, math.nan, 0
-    return float(s["mean"].mean()), float(np.sqrt((s["std"] ** 2).sum()) / len(s)), len(s)
-
-
-VALID_SCORE = re.compile(r"\bvalid_(?:score|frame_map)=(?P<value>[-+0-9.eE]+|nan)")
-
-
-def validation_averages(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per model: the linear probe's validation score (the selection metric it recorded, in points)
-    averaged over seeds, then over tasks. Weights are chosen on this, never on the test scores."""
-    if rows.empty:
-        return pd.DataFrame(columns=["model", "valid", "n_tasks"])
-    values = rows["details"].astype(str).str.extract(VALID_SCORE)["value"].astype(float) * 100.0
-    per_task = rows.assign(valid=values).dropna(subset=["valid"]).groupby(["model", "task"])["valid"].mean()
-    out = per_task.groupby(level="model").agg(["mean", "count"]).reset_index()
-    return out.rename(columns={"mean": "valid", "count": "n_tasks"}).sort_values("valid", ascending=False)
-
-
-def compare(summary: pd.DataFrame, a: str, b: str) -> dict[str, object]:
-    """``a`` vs ``b`` per task and on the suite average over the tasks both have."""
-    sa = summary[summary["model"] == a].set_index("task")
-    sb = summary[summary["model"] == b].set_index("task")
-    common = sorted(set(sa.index) & set(sb.index))
-    wins, losses, ties = [], [], []
-    for task in common:
-        sign = 1.0 if higher_is_better(sa.loc[task, "metric"]) else -1.0
-        diff = sign * (sa.loc[task, "mean"] - sb.loc[task, "mean"])
-        spread = math.hypot(sa.loc[task, "std"], sb.loc[task, "std"])
-        (wins if diff > spread else losses if diff < -spread else ties).append(task)
-    mean_a, std_a, n = suite_average(summary, a, common)
-    mean_b, std_b, _ = suite_average(summary, b, common)
-    # one run a task on both sides (e.g. one HEAR seed): there is no spread to test a difference against
-    single = bool(common) and int(sa.loc[common, "n"].max()) <= 1 and int(sb.loc[common, "n"].max()) <= 1
-    return {
-        "common": common,
-        "wins": wins,
-        "losses": losses,
-        "ties": ties,
-        "n_avg": n,
-        "single": single,
-        "avg_a": mean_a,
-        "avg_b": mean_b,
-        "diff": mean_a - mean_b,
-        "spread": math.hypot(std_a, std_b),
-    }
-
-
-def verdict(diff: float, spread: float, single: bool = False) -> str:
-    """ "wins" / "loses" only when the difference exceeds the spread; with one run a side, "ahead" / "behind"."""
-    if math.isnan(diff):
-        return "no common tasks"
-    if single:
-        return (
-            "ahead, one run each (no spread)"
-            if diff > 0
-            else "behind, one run each (no spread)"
-            if diff < 0
-            else "equal, one run each"
-        )
-    if diff > spread:
-        return "wins"
-    if diff < -spread:
-        return "loses"
-    return "ties within the spread"
 
 
 def model_order(summary: pd.DataFrame, config: ReportConfig) -> list[str]:
@@ -453,107 +322,6 @@ def models_table(rows: dict[str, pd.DataFrame]) -> str:
     return "\n".join(lines)
 
 
-def plot_tasks(summary: pd.DataFrame, models: list[str], path: Path, title: str) -> Path:
-    """Grouped bars per task (and the suite average) with std error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks = sorted(set(summary["task"]))
-    groups = [*tasks, "suite average"]
-    width = 0.8 / max(1, len(models))
-    fig, ax = plt.subplots(figsize=(min(14.0, max(6.0, 0.9 * len(groups) + 2)), 5.0))
-    for i, model in enumerate(models):
-        means, stds = [], []
-        for task in tasks:
-            r = summary[(summary["task"] == task) & (summary["model"] == model)]
-            means.append(float(r["mean"].iloc[0]) if len(r) else np.nan)
-            stds.append(float(r["std"].iloc[0]) if len(r) else 0.0)
-        mean, std, n = suite_average(summary, model)
-        complete = n == len([t for t in tasks if is_percent(summary[summary["task"] == t]["metric"].iloc[0])])
-        means.append(mean if complete else np.nan)  # an average over fewer tasks is not comparable
-        stds.append(std if complete else 0.0)
-        x = np.arange(len(groups)) + (i - (len(models) - 1) / 2) * width
-        ax.bar(x, means, width, yerr=stds, capsize=2, label=model)
-    top = np.nanmax([b.get_height() for b in ax.patches] + [1.0])
-    ax.set_ylim(0, top * 1.25)
-    ax.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right")
-    ax.set_ylabel("primary metric (points)")
-    ax.set_title(title)
-    ax.legend(fontsize="small", ncols=min(4, len(models)))
-    _save_figure(fig, path)
-    return path
-
-
-def checkpoint_curves(summary: pd.DataFrame) -> dict[str, list[tuple[int, float, float]]]:
-    """Suite average against pretraining step for models named ``<run>@<step>``: run -> [(step, mean, std)]."""
-    curves: dict[str, list[tuple[int, float, float]]] = {}
-    for model in sorted(set(summary["model"])):
-        match = CHECKPOINT_NAME.match(model)
-        if match:
-            mean, std, _ = suite_average(summary, model)
-            curves.setdefault(match["run"], []).append((int(match["step"]), mean, std))
-    return {run: sorted(points) for run, points in curves.items()}
-
-
-def plot_checkpoint_curves(
-    curves: dict[str, list[tuple[int, float, float]]], references: dict[str, float], path: Path
-) -> Path:
-    """Linear-probe suite average against pretraining steps, with baselines as horizontal lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for run, points in curves.items():
-        steps, means, stds = zip(*points, strict=True)
-        ax.errorbar(steps, means, yerr=stds, marker="o", capsize=3, label=run)
-    for name, value in references.items():
-        ax.axhline(
-            value,
-            linestyle="--",
-            linewidth=1,
-            color="gray" if "random" in name else "black",
-            label=f"{name}: {value:.1f}",
-        )
-    ax.set(xlabel="pretraining step", ylabel="linear-probe suite average (points)", title="Pretraining helps?")
-    ax.legend(fontsize="small")
-    _save_figure(fig, path)
-    return path
-
-
-def plot_pretraining(logs: list[Path], path: Path) -> Path | None:
-    """Loss and accuracy against step from pretraining CSV logs (columns step, loss, acc or accuracy)."""
-    curves = []
-    for log_path in logs:
-        df = pd.read_csv(log_path)
-        missing = {"step", "loss"} - set(df.columns)
-        if missing:
-            log.warning("%s: not a pretraining log (missing %s); skipped", log_path, sorted(missing))
-            continue
-        curves.append((log_path.stem, df))
-    if not curves:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, df in curves:
-        ax_loss.plot(df["step"], df["loss"], label=name)
-        acc = next((c for c in ("acc", "accuracy") if c in df.columns), None)
-        if acc:
-            ax_acc.plot(df["step"], df[acc], label=name)
-    ax_loss.set(xlabel="step", ylabel="contrastive loss", title="pretraining loss")
-    ax_acc.set(xlabel="step", ylabel="in-batch accuracy", title="pretraining accuracy")
-    ax_loss.legend(fontsize="small")
-    _save_figure(fig, path)
-    return path
-
-
 def generate_report(config: ReportConfig | None = None) -> Path:
     """Write ``README.md`` and the PNG plots into ``config.results_dir``; returns the README path."""
     config = config or ReportConfig()
@@ -671,12 +439,3 @@ def _names(tasks: list[str], limit: int = 8) -> str:
         return ""
     shown = ", ".join(tasks[:limit]) + (f" and {len(tasks) - limit} more" if len(tasks) > limit else "")
     return f" ({shown})"
-
-
-def _save_figure(fig, path: Path) -> None:
-    """Write a figure as PNG without a software/date stamp (reproducible bytes) and free it."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
