@@ -1,0 +1,130 @@
+"""The installed wheel works outside the checkout and writes only where the user points it.
+
+The wheel is built from the working tree (a copy of the files git sees, tracked and untracked but not
+ignored: pip builds a local folder in place, which would leave ``build/`` and ``*.egg-info`` in the
+checkout) and installed into a fresh virtual environment that sees the pinned dependencies of the
+project's environment (a ``deps.pth`` path line: it appends that ``site-packages`` to ``sys.path``
+without running the ``__editable__`` ``.pth`` file there, so ``cola_hear`` comes from the wheel).
+From an empty working folder, with ``HOME`` and ``TMPDIR`` in the test's temporary folder, the real
+hear-validator checks the installed ``cola_hear`` and the installed ``cola-eval`` runs a linear probe
+of one mini-suite task. Afterwards the environment (the installed packages), the task folder and the
+checkout are as they were, and the results and embedding cache are under the working folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK = "keyword_spotting-v1.0.0-mini"  # the smallest mini-suite task: 1 s clips
+
+pytestmark = pytest.mark.slow
+
+
+def _listing(folder: Path) -> dict[str, tuple[int, int]]:
+    """Relative path -> (size, mtime in ns) of every file, folder and link under ``folder``."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            st = path.lstat()
+            out[path.relative_to(folder).as_posix()] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _checkout_state() -> tuple[str, list[str]]:
+    """``git status --porcelain`` of the checkout (untracked files one by one) and its top-level entries
+    (which also shows ignored ones such as ``build/``, ``*.egg-info`` or ``results/``)."""
+    status = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=all"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+    return status, sorted(p.name for p in ROOT.iterdir())
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> str:
+    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{command} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def _copy_working_tree(dest: Path) -> None:
+    """The files git sees in the checkout (tracked, and untracked but not ignored), as they are now."""
+    names = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True, check=True, timeout=120,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, names):
+        src = ROOT / name
+        if src.is_file():  # a tracked file deleted in the working tree is left out
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+
+
+def test_the_installed_wheel_validates_and_probes_from_anywhere(mini_suite: Path, tmp_path: Path) -> None:
+    assert (mini_suite / TASK).is_dir(), sorted(p.name for p in mini_suite.iterdir())
+    checkout_before = _checkout_state()
+    home, tmp, work = tmp_path / "home", tmp_path / "tmp", tmp_path / "work"
+    for folder in (home, tmp, work):
+        folder.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env = {k: v for k, v in env.items() if not k.startswith("XDG_")}
+    env.update(HOME=str(home), TMPDIR=str(tmp), PYTHONNOUSERSITE="1")
+
+    # the wheel, from a copy of the working tree
+    src, wheels = tmp_path / "src", tmp_path / "wheels"
+    _copy_working_tree(src)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-cache-dir"]
+    _run([*pip, "wheel", ".", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels)], src, env)
+    (wheel,) = wheels.glob("cola_hear-*.whl")
+
+    # a fresh environment: the project's pinned dependencies on its path, the project from the wheel only
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path, env)
+    python = venv / "bin" / "python"
+    site = Path(
+        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], work, env).strip()
+    )
+    deps = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
+    (site / "deps.pth").write_text("".join(f"{p}\n" for p in deps))
+    _run([*pip, "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)], work, env)
+    where = json.loads(_run([str(python), "-c", (
+        "import json, sys, cola_hear, eval, pretrain, suite; "
+        "print(json.dumps({'modules': [m.__file__ for m in (cola_hear, eval, pretrain, suite)], 'path': sys.path}))"
+    )], work, env))  # fmt: skip
+    for file in where["modules"]:
+        assert Path(file).is_relative_to(site), where["modules"]
+    assert str(ROOT) not in where["path"], where["path"]
+
+    installed_before = _listing(venv)
+    task_before = _listing(mini_suite / TASK)
+
+    # the real validator on the installed module, and the installed cola-eval
+    out = _run([str(python), "-m", "hearvalidator.validate", "cola_hear"], work, env)
+    assert "Looks good!" in out, out[-3000:]
+    cola_eval = venv / "bin" / "cola-eval"
+    probe = [str(cola_eval), "probe", "--module", "cola_hear", "--tasks-dir", str(mini_suite), "--task", TASK]
+    _run([*probe, "--seeds", "1"], work, env)
+
+    # what it wrote: results and the embedding cache under the working folder, nothing anywhere else
+    assert sorted(p.name for p in work.iterdir()) == ["results", "runs"]
+    with (work / "results" / "linear_probe.csv").open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["task"] == TASK]
+    assert rows and {r["model"] for r in rows} == {"cola_hear"} and {r["seed"] for r in rows} == {"0"}, rows
+    assert sorted(p.name for p in (work / "runs" / "eval" / "cache" / "cola_hear" / TASK).glob("*/*.npz"))
+    assert _listing(venv) == installed_before, "the run wrote into the installed environment"
+    assert _listing(mini_suite / TASK) == task_before, "the run wrote into the task folder"
+    # (someone editing the checkout while this test runs changes its state as well)
+    status, entries = _checkout_state()
+    changed = sorted(set(status.splitlines()) ^ set(checkout_before[0].splitlines()))
+    new_entries = sorted(set(entries) ^ set(checkout_before[1]))
+    assert not changed and not new_entries, f"the checkout changed: git status {changed}, top level {new_entries}"
