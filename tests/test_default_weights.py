@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from hear_validator import run_hear_validator
 from safetensors.torch import load_file
 
 from cola_hear import get_scene_embeddings, load_model
@@ -29,7 +28,3 @@ def test_load_model_without_path_uses_shipped_weights():
     emb = get_scene_embeddings(torch.zeros(1, 16000), model)
     assert emb.shape == (1, model.scene_embedding_size) and torch.isfinite(emb).all()
     assert model.scene_embedding_size == 2 * 16 * 32  # stage-0 mean and std: 16 channels x 32 mel bins
-
-
-def test_hear_validator_accepts_shipped_weights():
-    run_hear_validator("cola_hear")

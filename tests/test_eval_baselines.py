@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from hear_validator import run_hear_validator
 
 from eval.baselines import logmel_stats
-
-
-def test_logmel_stats_passes_the_hear_validator():
-    run_hear_validator("eval.baselines.logmel_stats", timeout=300)
 
 
 def test_logmel_stats_are_band_means_and_stds():

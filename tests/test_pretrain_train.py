@@ -19,7 +19,7 @@ import pytest
 import torch
 from audio_fixtures import write_tone_folder
 from broken_audio import write_broken_audio
-from hear_validator import run_hear_validator
+from pretrain_runs import small_config
 from safetensors.torch import load_file
 
 from cola_hear import get_scene_embeddings, get_timestamp_embeddings, load_model
@@ -30,22 +30,6 @@ from pretrain.cli import main as cli_main
 from pretrain.config import load_config
 from pretrain.metrics_log import read_log
 from pretrain.train import run_training
-
-SMALL = {
-    "train.max_minutes": None,  # steps, not the smoke recipe's 3 minutes, end a test run (a loaded machine is slow)
-    "frontend.segment_frames": 32,
-    "train.batch_size": 8,
-    "train.log_every": 2,
-    "train.progress": False,
-    "data.cache": False,
-    # the objective alone on 32-frame windows: the smoke recipe's masks would hide most of such a window
-    "augment.time_masks": 0,
-    "augment.freq_masks": 0,
-}
-
-
-def small_config(data: Path, out: Path, **overrides):
-    return load_config("smoke", {**SMALL, "data.folders": [str(data)], "train.out_dir": str(out), **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +79,6 @@ def test_exported_weights_load_with_hear_api_and_carry_provenance(trained):
     assert provenance["data"]["decoded_files"] == 8 and len(provenance["data"]["manifest_sha256"]) == 64
     assert provenance["final_accuracy"] == pytest.approx(trained.final_accuracy)
     assert provenance["config"]["frontend"]["segment_frames"] == 32
-
-
-def test_hear_validator_accepts_exported_weights(trained):
-    run_hear_validator("cola_hear", trained.weights)
 
 
 def test_cli_export_writes_fp16_weights(trained, tmp_path):

@@ -1,0 +1,63 @@
+"""The real hear-validator on every kind of HEAR module the project ships or evaluates, in one test."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from audio_fixtures import write_tone_folder
+from hear_validator import run_hear_validator
+from pretrain_runs import small_config
+
+from pretrain.train import run_training
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def readout_variant(random_weights, tmp_path_factory) -> Path:
+    """Random weights read out at stages 1 and 2 and the final layer (scripts/weights_variant.py)."""
+    variant = tmp_path_factory.mktemp("variant") / "readout.safetensors"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "weights_variant.py"), str(random_weights), str(variant),
+         "--set", 'hear.readout=["stage1","stage2","final"]'],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return variant
+
+
+@pytest.fixture(scope="module")
+def exported_weights(tmp_path_factory) -> Path:
+    """The weights a short pretraining run exports (4 steps on tone mixtures)."""
+    tones = tmp_path_factory.mktemp("tones")
+    write_tone_folder(tones, n_classes=8, seconds=2.0)
+    out = tmp_path_factory.mktemp("run")
+    return run_training(small_config(tones, out, **{"train.max_steps": 4})).weights
+
+
+CASES = {  # case -> (module, weights fixture or None, through the bridge's peer fixes, text the output must hold)
+    "shipped weights": ("cola_hear", None, False, ""),
+    "random-init weights": ("cola_hear", "random_weights", False, ""),
+    "read-out variant": ("cola_hear", "readout_variant", False, ""),
+    "exported by pretraining": ("cola_hear", "exported_weights", False, ""),
+    "log-mel statistics baseline": ("eval.baselines.logmel_stats", None, False, ""),
+    "peer hearbaseline.naive": ("hearbaseline.naive", None, True, "Interval between timestamps is 50.0ms"),
+    # about 45 s on the 2-core host: CREPE's full model on 16 x 2 s and 8 x 3.74 s of noise
+    "peer hearbaseline.torchcrepe": ("hearbaseline.torchcrepe", None, False, ""),
+}
+SLOW = {"peer hearbaseline.torchcrepe", "exported by pretraining"}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c for c in CASES], ids=str)
+def test_hear_validator_accepts(case, request):
+    module, fixture, bridge, expected = CASES[case]
+    weights = request.getfixturevalue(fixture) if fixture else None
+    assert expected in run_hear_validator(module, weights, bridge=bridge, timeout=900)
+
+
+def test_the_validator_check_fails_when_the_module_does_not_load(tmp_path):
+    with pytest.raises(AssertionError, match="Traceback"):
+        run_hear_validator("cola_hear", tmp_path / "missing.safetensors")
