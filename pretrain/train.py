@@ -16,17 +16,13 @@ rank 0 writes logs, checkpoints and the exported weights). Layout of ``train.out
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import logging
 import math
 import shlex
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,14 +34,15 @@ from tqdm import tqdm
 from cola_hear.atomic import atomic_write_text
 from cola_hear.config import ConfigError
 from cola_hear.provenance import git_commit
-from cola_hear.weights import load_weights, weights_sha256
-from pretrain.checkpoint import CheckpointError, export_weights, latest_checkpoint, list_checkpoints, save_checkpoint
+from pretrain.checkpoint import export_weights, list_checkpoints, save_checkpoint
 from pretrain.config import PretrainConfig, dump_toml
 from pretrain.distributed import Distributed, setup_distributed
 from pretrain.drift import REFERENCE_FILE, DriftMeter, drift_columns
-from pretrain.metrics_log import MetricsLog
+from pretrain.metrics_log import MetricsLog, MetricWindow
 from pretrain.pool import AudioPool, SkippedFile, build_pool, log_skipped
 from pretrain.sampling import PairSampler, Prefetcher, make_clips
+from pretrain.signals import StopRequest, stop_requests
+from pretrain.start import find_checkpoint, init_from_weights
 from pretrain.step import (
     PretrainModule,
     build_module,
@@ -61,25 +58,6 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "model.safetensors"
 CHECKPOINT_DIR = "checkpoints"
-
-# Settings a resumed run may change: they do not alter what is learned from which batch.
-RESUMABLE = {
-    "train": {
-        "max_steps",
-        "max_minutes",
-        "log_every",
-        "checkpoint_every",
-        "keep_checkpoints",
-        "out_dir",
-        "device",
-        "amp",
-        "channels_last",
-        "compile",
-        "threads",
-        "progress",
-    },
-    "data": {"folders", "cache", "cache_dir", "decode_workers", "prefetch"},
-}
 
 
 class TrainingError(RuntimeError):
@@ -123,22 +101,6 @@ def run_training(config: PretrainConfig, resume: bool = False) -> TrainResult:
         dist.close()
 
 
-def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """``section.key: old -> new`` for every setting that a resumed run may not change."""
-    diffs = []
-    for section in sorted(set(old) | set(new)):
-        a, b = old.get(section, {}), new.get(section, {})
-        for key in sorted(set(a) | set(b)):
-            if key in RESUMABLE.get(section, set()):
-                continue
-            va, vb = a.get(key), b.get(key)
-            if isinstance(va, list | tuple) and isinstance(vb, list | tuple):
-                va, vb = list(va), list(vb)
-            if va != vb:
-                diffs.append(f"{section}.{key}: {va!r} -> {vb!r}")
-    return diffs
-
-
 class _Trainer:
     def __init__(self, config: PretrainConfig, dist: Distributed) -> None:
         self.config = config
@@ -151,7 +113,7 @@ class _Trainer:
         self.history: list[dict[str, float]] = []
         self.elapsed_before = 0.0
         self.started: float | None = None  # monotonic time the loop started
-        self.stop_requested = False
+        self.stop = StopRequest()  # set by SIGINT/SIGTERM while the loop runs (pretrain/signals.py)
         self.git_commit = git_commit()  # HEAD, +dirty when a tracked file differs
         self.init_from: dict[str, Any] | None = None  # provenance of train.init_weights, when used
         self.drift: DriftMeter | None = None  # distance of the encoder from its starting weights
@@ -160,7 +122,7 @@ class _Trainer:
     # -- set-up -------------------------------------------------------------------------------------------------
     def run(self, resume: bool) -> TrainResult:
         cfg = self.config
-        state = self._find_checkpoint(resume)
+        state = find_checkpoint(self.checkpoints, self.config.to_dict(), resume)
         pool = self._load_data()
         torch.manual_seed(cfg.train.seed)
         module = build_module(cfg)
@@ -209,34 +171,12 @@ class _Trainer:
             else None
         )
         try:
-            with self._signals_stop_training():
+            with stop_requests() as self.stop:
                 step, stopped_by = self._loop(trained, module, optimizer, pool, start_step, metrics)
         finally:
             if metrics is not None:
                 metrics.close()
         return self._finish(module, optimizer, pool, start_step, step, stopped_by)
-
-    def _find_checkpoint(self, resume: bool) -> dict[str, Any] | None:
-        existing = list_checkpoints(self.checkpoints)
-        if not resume:
-            if existing:
-                raise ConfigError(
-                    f"{self.out_dir} already holds checkpoints of a run; pass --resume to continue it "
-                    "or choose another output folder"
-                )
-            return None
-        found = latest_checkpoint(self.checkpoints)
-        if found is None and existing:
-            raise CheckpointError(f"none of the {len(existing)} checkpoints in {self.checkpoints} can be read")
-        if found is None:
-            log.info("no checkpoint in %s: starting from step 0", self.checkpoints)
-            return None
-        path, state = found
-        diffs = config_differences(state["config"], self.config.to_dict())
-        if diffs:
-            raise ConfigError(f"cannot resume from {path}: the config differs in " + "; ".join(diffs))
-        log.info("resuming from %s (step %d)", path, state["step"])
-        return state
 
     def _drift_meter(self, module: PretrainModule, fresh: bool) -> DriftMeter | None:
         """The drift reference: the starting encoder, saved by a fresh run and read back on resume."""
@@ -312,7 +252,7 @@ class _Trainer:
         prefetch = Prefetcher(sampler, step, cfg.data.prefetch, pin=self.device.type == "cuda")
         self.started = time.monotonic()
         deadline = self.started + 60 * tc.max_minutes if tc.max_minutes else None
-        window = _Window(self.device, self.started)
+        window = MetricWindow(self.device, self.started)
         bar = tqdm(
             total=tc.max_steps,
             initial=step,
@@ -328,8 +268,8 @@ class _Trainer:
                 if tc.max_steps is not None and step >= tc.max_steps:
                     break
                 out_of_time = deadline is not None and time.monotonic() >= deadline
-                if self.dist.any(out_of_time or self.stop_requested):
-                    stopped_by = "signal" if self.stop_requested else "max_minutes"
+                if self.dist.any(out_of_time or self.stop.requested):
+                    stopped_by = "signal" if self.stop.requested else "max_minutes"
                     break
                 batch = prefetch.get(step)
                 torch.manual_seed(step_seed(tc.seed, self.dist.rank, step))
@@ -349,7 +289,12 @@ class _Trainer:
         return step, stopped_by
 
     def _log(
-        self, window: _Window, step: int, optimizer: torch.optim.Optimizer, metrics: MetricsLog | None, bar: tqdm | None
+        self,
+        window: MetricWindow,
+        step: int,
+        optimizer: torch.optim.Optimizer,
+        metrics: MetricsLog | None,
+        bar: tqdm | None,
     ) -> None:
         loss, accuracy = self.dist.mean(window.sums()).tolist()
         now = time.monotonic()
@@ -480,70 +425,6 @@ class _Trainer:
             module,
             pool.summary(),
         )
-
-    @contextlib.contextmanager
-    def _signals_stop_training(self) -> Iterator[None]:
-        """SIGINT/SIGTERM end the run after the current step (checkpoint + export); a second one aborts."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum: int, frame: Any) -> None:
-            if self.stop_requested:
-                raise KeyboardInterrupt
-            self.stop_requested = True
-            log.warning("%s received: stopping after this step (send it again to abort)", signal.Signals(signum).name)
-
-        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
-
-
-class _Window:
-    """Sums of loss and accuracy since the last log row, kept on the device (no sync per step)."""
-
-    def __init__(self, device: torch.device, t0: float) -> None:
-        self.device = device
-        self.reset(t0)
-
-    def reset(self, t0: float) -> None:
-        self.loss = torch.zeros((), device=self.device)
-        self.accuracy = torch.zeros((), device=self.device)
-        self.steps = 0
-        self.t0 = t0
-
-    def add(self, loss: torch.Tensor, accuracy: torch.Tensor) -> None:
-        self.loss += loss.float()
-        self.accuracy += accuracy.float()
-        self.steps += 1
-
-    def sums(self) -> torch.Tensor:
-        return torch.stack([self.loss, self.accuracy]) / max(self.steps, 1)
-
-
-def init_from_weights(module: PretrainModule, path: str) -> dict[str, Any]:
-    """Load the model tensors of a ``cola_hear`` weights file into ``module`` (its objective head stays fresh).
-
-    The file's front end and encoder must be the run's; returns what the provenance records of it.
-    """
-    source = load_weights(path)
-    for section in ("frontend", "encoder"):
-        theirs, ours = getattr(source.config, section), getattr(module.model.config, section)
-        if theirs != ours:
-            raise ConfigError(f"train.init_weights={path}: its {section} config {theirs} differs from the run's {ours}")
-    module.model.load_state_dict(source.state_dict())
-    steps = source.config.provenance.get("steps")
-    log.info("model initialised from %s (%s steps of %s)", path, steps, source.config.provenance.get("objective"))
-    return {
-        "path": str(path),
-        "sha256": weights_sha256(path),
-        "steps": steps,
-        "objective": source.config.provenance.get("objective"),
-        "git_commit": source.config.provenance.get("git_commit"),
-    }
 
 
 def _budget_text(config: PretrainConfig) -> str:

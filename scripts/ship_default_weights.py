@@ -162,7 +162,7 @@ def _markdown(p: dict, readout: tuple[str, ...], source: str, out: Path, size: i
 def _recipe(config: dict | None) -> str:
     """The shipped config (``pretrain/configs``) whose training settings the run's config equals, if any."""
     from pretrain.config import PretrainConfig, load_config, shipped_configs
-    from pretrain.train import config_differences
+    from pretrain.start import config_differences
 
     if not config:
         return "not recorded"

@@ -36,3 +36,10 @@ def test_metrics_log_writes_tensorboard_scalars_and_resume_replaces_later_steps(
     log.write({"step": 3, "loss": 3.0})
     log.close()
     assert _scalars(tmp_path / "tensorboard", "pretrain/loss") == [(1, 4.0), (2, 3.5), (3, 3.0)]
+
+
+def test_a_resume_in_the_same_second_still_comes_last_after_ten_writers(tmp_path):
+    """Event files sort by name: opened second, then a per-process counter compared as text (".10" < ".9")."""
+    for i in range(10):  # push the process's writer counter past a digit boundary
+        MetricsLog(tmp_path / f"other-{i}").close()
+    test_metrics_log_writes_tensorboard_scalars_and_resume_replaces_later_steps(tmp_path / "run")

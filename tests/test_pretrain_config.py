@@ -6,7 +6,7 @@ import pytest
 
 from cola_hear.config import ConfigError, parse_override
 from pretrain.config import PretrainConfig, dump_toml, load_config, shipped_configs
-from pretrain.train import config_differences
+from pretrain.start import config_differences
 
 
 def test_shipped_configs_load_and_default_is_the_cola_recipe():
