@@ -132,7 +132,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from suite.hear_format import check_task, check_tasks_dir
+    from suite.hear_check import check_task, check_tasks_dir
 
     problems = 0
     for d in args.dirs:

@@ -21,7 +21,8 @@ import soundfile as sf
 
 from suite.build import build_suite
 from suite.datasheet import read_manifests, write_datasheet
-from suite.hear_format import METADATA_KEYS, TaskSpec, TaskWriter, check_task, check_tasks_dir
+from suite.hear_check import check_task, check_tasks_dir
+from suite.hear_format import METADATA_KEYS, TaskSpec, TaskWriter
 from suite.sources import SourceCache
 from suite.splits import SPLITS
 from suite.tasks import TASKS
