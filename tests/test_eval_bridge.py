@@ -36,6 +36,7 @@ def test_runtime_fixes_restore_what_heareval_needs():
     assert trainer.current_epoch == 3 and trainer.fit_loop.current_epoch == 3
 
 
+@pytest.mark.slow
 def test_scene_and_event_tasks_through_the_real_heareval_runners(tmp_path):
     make_scene_task(tmp_path / "tasks", extra_metadata=QUICK_GRID)
     make_event_task(tmp_path / "tasks", extra_metadata=QUICK_GRID)

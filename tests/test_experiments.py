@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,21 @@ EXPERIMENTS = load_experiments(ROOT / "experiments.toml")
 STAGES = ("probe", "longer", "transfer", "peers", "hear", "finetune")
 
 
-def _dry_run(stage: str) -> list[list[str]]:
-    out = subprocess.run(
-        [sys.executable, "scripts/experiments.py", "--runs", "R", "--suite", "S", "run", stage, "--dry-run"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [shlex.split(line.removeprefix("[experiments] ")) for line in out.stderr.splitlines()]
+def _load_script():
+    spec = importlib.util.spec_from_file_location("experiments_script", ROOT / "scripts" / "experiments.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SCRIPT = _load_script()
+
+
+def _dry_run(stage: str, capsys, monkeypatch) -> list[list[str]]:
+    monkeypatch.chdir(ROOT)
+    capsys.readouterr()
+    assert SCRIPT.main(["--runs", "R", "--suite", "S", "run", stage, "--dry-run"]) == 0
+    return [shlex.split(line.removeprefix("[experiments] ")) for line in capsys.readouterr().err.splitlines()]
 
 
 def _option(args: list[str], name: str) -> str | None:
@@ -45,10 +50,10 @@ def test_every_published_name_is_declared_with_its_protocol():
     assert EXPERIMENTS.referenced() <= set(EXPERIMENTS.models)
 
 
-def test_the_dry_run_evaluates_each_declared_model_once_per_protocol_with_its_recipe():
+def test_the_dry_run_evaluates_each_declared_model_once_per_protocol_with_its_recipe(capsys, monkeypatch):
     evaluated = []
     for stage in STAGES:
-        commands = _dry_run(stage)
+        commands = _dry_run(stage, capsys, monkeypatch)
         made: dict[str, list[str]] = {}  # weights file -> the command that makes it
         for args in commands:
             if args[:2] in (["cola-eval", "probe"], ["cola-eval", "hear"]):

@@ -36,6 +36,7 @@ def test_unknown_option_is_refused(tmp_path):
     assert result.returncode == 2 and "unrecognized arguments" in result.stderr
 
 
+@pytest.mark.slow
 def test_cpu_fallback_writes_every_row_into_out(tmp_path):
     out = tmp_path / "out"
     result = _run("--device", "cpu", env={"OUT": str(out), "OMP_NUM_THREADS": "1"})

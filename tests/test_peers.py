@@ -188,6 +188,7 @@ def test_task_at_another_rate_is_a_resampled_copy_reused_until_the_task_changes(
     assert new_view != view and not view.exists() and not (new_view / "44100" / "train" / "train-000.wav").exists()
 
 
+@pytest.mark.slow
 def test_cola_eval_hear_runs_heareval_on_a_44khz_peer(tmp_path):
     """heareval reads task audio at the module's rate; the bridge gives it a 44.1 kHz copy of the 16 kHz task."""
     from eval.hear_bridge import run_hear_protocol

@@ -234,6 +234,7 @@ def test_sigterm_stops_after_the_current_step_with_a_checkpoint(tones, tmp_path)
     assert load_model(summary["weights"]).scene_embedding_size == 1280
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_then_resume_loses_nothing(tones, tmp_path):
     """Kill -9 a run three times at random moments (mid-step or mid-checkpoint), resume each time, then finish."""
     out = tmp_path / "run"

@@ -80,6 +80,7 @@ def test_no_audio_file_nor_nuisance_group_in_two_splits(mini_suite: Path) -> Non
         assert all(m["groups"][s] > 0 for s in SPLITS)
 
 
+@pytest.mark.slow
 def test_held_out_recordings_never_train_the_same_task(cache: SourceCache) -> None:
     """Within each full task, what the pool must leave out (valid/test) is never in train, and the
     mini suite is a subset of the full plan with the same splits."""
@@ -94,6 +95,7 @@ def test_held_out_recordings_never_train_the_same_task(cache: SourceCache) -> No
         assert all(split_of[c.stem] == c.split for c in task.select(plan, mini)), task.spec.name
 
 
+@pytest.mark.slow
 def test_heareval_embeddings_runner_consumes_the_mini_suite(
     mini_suite: Path, random_weights: Path, tmp_path: Path
 ) -> None:
