@@ -154,7 +154,8 @@ def _hear(args: argparse.Namespace) -> None:
     tasks = {t.name: t for t in find_tasks(args.tasks_dir, args.task)}
     scores = run_hear_protocol(spec, list(tasks.values()), args.work_dir, args.grid, args.grid_points)
     # heareval embeds in its own process; the model loaded here states the same read-out and precision
-    context, sha = {**run_context(), **HearModel(spec).description}, spec.weights_checksum()
+    model = HearModel(spec)
+    context, sha = {**run_context(), **model.description}, model.weights_checksum
     checksums = {name: task.checksum() for name, task in tasks.items()}
     rows = []
     for s in scores:

@@ -20,7 +20,7 @@ from cola_hear.atomic import atomic_write_text
 from cola_hear.provenance import commit_contains
 from eval.experiments import Ablation, Experiments, Transfer
 from eval.plots import plot_checkpoint_curves, plot_pretraining, plot_tasks
-from eval.results import ARCHIVE_DIR, DEFAULT_RESULTS_DIR
+from eval.results import ARCHIVE_DIR, DEFAULT_RESULTS_DIR, IDENTITY_COLUMNS
 from eval.scores import (
     CHECKPOINT_NAME,
     ReportError,
@@ -302,10 +302,7 @@ def models_table(rows: dict[str, pd.DataFrame]) -> str:
     entries: dict[str, dict[str, tuple[str, ...]]] = {}
     for protocol, df in rows.items():
         for model, group in df.groupby("model", sort=True) if not df.empty else ():
-            values = tuple(
-                ", ".join(sorted({str(v) for v in group[c] if str(v)})) or "–"
-                for c in ("module", "weights_sha256", "readout", "precision")
-            )
+            values = tuple(", ".join(sorted({str(v) for v in group[c] if str(v)})) or "–" for c in IDENTITY_COLUMNS)
             dirty = bool(group["commit"].astype(str).str.endswith("+dirty").any())
             entries.setdefault(str(model), {})[protocol] = (*values, "yes" if dirty else "")
     lines = [

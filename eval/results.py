@@ -91,13 +91,8 @@ def append_rows(rows: Iterable[ResultRow], results_dir: str | Path = DEFAULT_RES
                 header = next(csv.reader(io.StringIO(old)))
                 if header != ResultRow.columns():
                     old = _migrated(path, header, old)
-            buf = io.StringIO()
-            writer = csv.DictWriter(buf, fieldnames=ResultRow.columns(), lineterminator="\n")
-            if not old:
-                writer.writeheader()
-            for row in group:
-                writer.writerow({**asdict(row), "score": repr(float(row.score))})
-            atomic_write_text(path, (old if old.endswith("\n") or not old else old + "\n") + buf.getvalue())
+            new = _rows_text(group, header=not old)
+            atomic_write_text(path, (old if old.endswith("\n") or not old else old + "\n") + new)
         written.append(path)
     return written
 
@@ -116,12 +111,18 @@ def _migrated(path: Path, header: list[str], text: str) -> str:
 
 def write_rows(rows: Iterable[ResultRow], path: str | Path) -> Path:
     """Write ``rows`` as a whole results CSV (atomic; replaces the file)."""
+    return atomic_write_text(Path(path), _rows_text(rows, header=True))
+
+
+def _rows_text(rows: Iterable[ResultRow], header: bool) -> str:
+    """CSV lines of ``rows`` (scores written with ``repr``, so they read back exactly), optionally with the header."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=ResultRow.columns(), lineterminator="\n")
-    writer.writeheader()
+    if header:
+        writer.writeheader()
     for row in rows:
         writer.writerow({**asdict(row), "score": repr(float(row.score))})
-    return atomic_write_text(Path(path), buf.getvalue())
+    return buf.getvalue()
 
 
 def read_rows(path: str | Path) -> list[ResultRow]:
@@ -187,7 +188,8 @@ def identity_conflicts(rows: Iterable[ResultRow]) -> list[str]:
         seen.setdefault((r.model, f"task_sha256 of {r.task}"), set()).add(r.task_sha256)
     conflicts = []
     for (model, what), values in sorted(seen.items()):
-        values = values - {""} if not what.startswith(("module", "weights")) else values
+        if what.split()[0] in LATER_COLUMNS:  # empty: measured before the column existed
+            values = values - {""}
         if len(values) > 1:
             conflicts.append(
                 f"`{model}` has {len(values)} values of {what}: {', '.join(sorted(v[:12] for v in values))}"

@@ -12,7 +12,14 @@ from eval.embeddings import EmbeddingCache, task_embeddings
 from eval.linear import LinearConfig
 from eval.modules import HearModel, ModuleSpec
 from eval.probe import ProbeResult, probe_task
-from eval.results import DEFAULT_CACHE_DIR, DEFAULT_RESULTS_DIR, ResultRow, append_rows, run_context
+from eval.results import (
+    DEFAULT_CACHE_DIR,
+    DEFAULT_RESULTS_DIR,
+    LATER_COLUMNS,
+    ResultRow,
+    append_rows,
+    run_context,
+)
 from eval.tasks import Task, find_tasks
 
 log = logging.getLogger(__name__)
@@ -72,8 +79,10 @@ def probe_rows(
 ) -> list[ResultRow]:
     """Result rows (one per metric) of probe or fine-tuning results; ``measured`` gives the rows'
     ``readout``, ``precision`` and ``task_sha256`` (the task's checksum is computed when not given)."""
-    measured = {"task_sha256": task.checksum(), **(measured or {})}
-    context = {**run_context(), **{k: measured.get(k, "") for k in ("readout", "precision", "task_sha256")}}
+    measured = dict(measured or {})
+    if "task_sha256" not in measured:
+        measured["task_sha256"] = task.checksum()  # stats every audio file: only when the caller has none
+    context = {**run_context(), **{k: measured.get(k, "") for k in LATER_COLUMNS}}
     return [
         ResultRow(
             protocol=protocol,

@@ -83,7 +83,8 @@ def _format(value: Any) -> str:
 
 def _wait_for_a_new_second(folder: Path) -> None:
     """Sleep until the clock's second is past that in the name of the newest event file in ``folder``."""
-    stamps = [int(p.name.split(".")[3]) for p in folder.glob("events.out.tfevents.*") if p.name.split(".")[3].isdigit()]
+    fields = (p.name.split(".")[3] for p in folder.glob("events.out.tfevents.*"))
+    stamps = [int(f) for f in fields if f.isdigit()]
     while stamps and int(time.time()) <= max(stamps):
         time.sleep(0.05)
 

@@ -25,9 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eval.experiments import READOUTS, Experiments, Model, load_experiments  # noqa: E402
-
-LINEAR_PROBE_STAGES = ("probe", "longer", "transfer", "peers")
+from eval.experiments import READOUTS, STAGES, Experiments, Model, load_experiments  # noqa: E402
 
 
 def _here(path: Path) -> str:
@@ -53,7 +51,7 @@ class Runner:
         if not self.dry_run:
             subprocess.run(args, check=True, env={**os.environ, **(env or {})})
 
-    def weights(self, recipe: str, name: str = "") -> Path | None:
+    def weights(self, recipe: str) -> Path | None:
         """The weights file of ``recipe`` (None: the module's own weights)."""
         if recipe == "default":
             return None
@@ -95,11 +93,11 @@ class Runner:
             ft = self.exp.finetune
             start = _here(weights or DEFAULT_WEIGHTS)
             names = ["--name", model.name] if model.init == "pretrained" else ["--scratch-name", model.name]
+            recipe = _options(ft, ("seeds", "epochs", "encoder_lr"))  # absent: cola-eval finetune's defaults
             for task in ft.get("tasks", ()):
                 self.command(
                     ["cola-eval", "finetune", "--weights", str(start), "--init", model.init, *names, *where,
-                     "--task", str(task), "--seeds", str(ft.get("seeds", 3)), "--epochs", str(ft.get("epochs", 20)),
-                     "--encoder-lr", str(ft.get("encoder_lr", 1e-4))],
+                     "--task", str(task), *recipe],
                     env={"OMP_NUM_THREADS": "1"},
                 )  # fmt: skip
             return
@@ -107,18 +105,22 @@ class Runner:
         args += ["--weights", str(weights)] if weights else []
         args += ["--name", model.name, *where]
         if protocol == "hear":
-            args += ["--grid", str(self.exp.hear.get("grid", "default"))]
-            args += ["--grid-points", str(self.exp.hear.get("grid_points", 8))]
+            args += _options(self.exp.hear, ("grid", "grid_points"))  # absent: cola-eval hear's defaults
         self.command(args)
+
+
+def _options(table: dict[str, object], keys: tuple[str, ...]) -> list[str]:
+    """``--key value`` for each of ``keys`` that ``table`` sets (an experiments.toml section)."""
+    return [arg for k in keys if k in table for arg in (f"--{k.replace('_', '-')}", str(table[k]))]
 
 
 def stage_models(experiments: Experiments, stage: str) -> list[tuple[Model, str]]:
     """(model, protocol) pairs a reproduce.sh stage evaluates, in the file's order."""
-    if stage in LINEAR_PROBE_STAGES:
+    if stage in STAGES:
         return [(m, "linear_probe") for m in experiments.models.values() if m.stage == stage]
     if stage in ("hear", "finetune"):
         return [(m, stage) for m in experiments.models.values() if stage in m.protocols]
-    raise SystemExit(f"unknown stage {stage!r} (one of {', '.join((*LINEAR_PROBE_STAGES, 'hear', 'finetune'))})")
+    raise SystemExit(f"unknown stage {stage!r} (one of {', '.join((*STAGES, 'hear', 'finetune'))})")
 
 
 def main(argv: list[str] | None = None) -> int:
