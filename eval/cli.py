@@ -4,11 +4,12 @@
     cola-eval hear --module cola_hear --weights W --tasks-dir D [--grid default --grid-points 8]
     cola-eval finetune --weights W --tasks-dir D --task T [--name NAME] [--seeds 3]
     cola-eval random-weights --seed 0 --out runs/weights/random-init-s0.safetensors
-    cola-eval report [--allow-dirty]
+    cola-eval report [--allow-dirty] [--readme README.md]
     cola-eval archive
 
 Every evaluation appends rows to ``results/<protocol>.csv``; ``report`` rebuilds
-``results/README.md`` and the plots from those files.
+``results/README.md`` and the plots from those files (and, with ``--readme``, the headline table
+of the main README).
 """
 
 from __future__ import annotations
@@ -99,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the named experiments: main model, baselines, ablations, transfers, peers (skipped when absent)",
     )
     report.add_argument("--main-model", default=None, help="model the text compares against the others")
+    report.add_argument(
+        "--readme",
+        type=Path,
+        default=None,
+        help="also rewrite the headline table ([[report.headline]] of --experiments) between its markers in this file",
+    )
     report.add_argument(
         "--allow-dirty", action="store_true", help="publish rows measured with uncommitted code changes (marked)"
     )
@@ -222,7 +229,11 @@ def _report(args: argparse.Namespace) -> None:
     from eval.experiments import load_experiments
     from eval.report import ReportConfig, generate_report
 
-    changes: dict[str, object] = {"results_dir": args.results_dir, "allow_dirty": args.allow_dirty}
+    changes: dict[str, object] = {
+        "results_dir": args.results_dir,
+        "allow_dirty": args.allow_dirty,
+        "readme": args.readme,
+    }
     if args.main_model:
         changes["main_model"] = args.main_model
     if args.experiments.is_file():

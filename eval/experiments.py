@@ -46,6 +46,16 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class HeadlineRow:
+    """A row of the main README's results table, which the report writes from the measured rows."""
+
+    model: str
+    label: str  # what the model is, in words (markdown)
+    pool: str  # what it was pretrained on, in a few words
+    bold: bool = False
+
+
+@dataclass(frozen=True)
 class Model:
     """How one result name is made: a HEAR module, a weights recipe and an optional read-out variant."""
 
@@ -75,12 +85,14 @@ class Experiments:
     curve_references: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hear: dict[str, object] = field(default_factory=dict)  # cola-eval hear arguments
     finetune: dict[str, object] = field(default_factory=dict)  # cola-eval finetune arguments
+    headline: tuple[HeadlineRow, ...] = ()
 
     def referenced(self) -> set[str]:
         """Every model name the report's comparisons use."""
         names = {self.main, *self.baselines}
         names |= {n for a in self.ablations for n in (a.better, a.worse)}
         names |= {n for t in self.transfers for n in (t.model, *t.randoms)}
+        names |= {h.model for h in self.headline}
         return names | {n for models in self.curve_references.values() for n in models}
 
     def peer_names(self) -> dict[str, str]:
@@ -107,6 +119,7 @@ def load_experiments(path: str | Path) -> Experiments:
             curve_references={c["label"]: tuple(c["models"]) for c in report.get("curve_references", ())},
             hear=dict(data.get("hear", {})),
             finetune=dict(data.get("finetune", {})),
+            headline=tuple(HeadlineRow(**h) for h in report.get("headline", ())),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc!r}") from exc

@@ -18,7 +18,8 @@ import pandas as pd
 
 from cola_hear.atomic import atomic_write_text
 from cola_hear.provenance import commit_contains
-from eval.experiments import Ablation, Experiments, Transfer
+from eval.experiments import Ablation, Experiments, HeadlineRow, Transfer
+from eval.headline import headline_table, write_headline
 from eval.plots import plot_checkpoint_curves, plot_pretraining, plot_tasks
 from eval.results import ARCHIVE_DIR, DEFAULT_RESULTS_DIR, IDENTITY_COLUMNS
 from eval.scores import (
@@ -61,6 +62,8 @@ class ReportConfig:
     pretrain_logs: str = "pretrain/*.csv"  # glob under results_dir; columns step, loss, acc (or accuracy)
     extra_text: dict[str, str] = field(default_factory=dict)
     allow_dirty: bool = False  # publish rows measured with uncommitted code changes (marked), instead of refusing
+    headline: tuple[HeadlineRow, ...] = ()  # the main README's results table
+    readme: Path | None = None  # where to write that table (between its markers); None: not written
 
     @classmethod
     def from_experiments(cls, experiments: Experiments, **changes: object) -> ReportConfig:
@@ -73,6 +76,7 @@ class ReportConfig:
             transfers=experiments.transfers,
             curve_references=experiments.curve_references,
             peers=experiments.peer_names(),
+            headline=experiments.headline,
         )
         return cls(**{**fields, **changes})  # type: ignore[arg-type]
 
@@ -320,7 +324,8 @@ def models_table(rows: dict[str, pd.DataFrame]) -> str:
 
 
 def generate_report(config: ReportConfig | None = None) -> Path:
-    """Write ``README.md`` and the PNG plots into ``config.results_dir``; returns the README path."""
+    """Write ``README.md`` and the PNG plots into ``config.results_dir``, and the headline table into
+    ``config.readme`` when set; returns the results README's path."""
     config = config or ReportConfig()
     out_dir = Path(config.results_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -428,6 +433,10 @@ def generate_report(config: ReportConfig | None = None) -> Path:
     )
     readme = atomic_write_text(out_dir / "README.md", "\n".join(md) + "\n")
     log.info("wrote %s", readme)
+    if config.readme is not None:
+        if not config.headline:
+            raise ReportError(f"no [[report.headline]] rows to write into {config.readme}")
+        log.info("wrote %s", write_headline(config.readme, headline_table(all_tables, valid, config.headline)))
     return readme
 
 

@@ -154,8 +154,8 @@ bench() {
 }
 
 report() {
-    stage "results/README.md"
-    cola-eval report
+    stage "results/README.md and the README's headline table"
+    cola-eval report --readme README.md
 }
 
 stages=("$@")

@@ -7,12 +7,13 @@ not for their wording; tables are checked cell by cell.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from eval.experiments import Ablation, load_experiments
-from eval.report import ReportConfig, generate_report
+from eval.report import ReportConfig, ReportError, generate_report
 from eval.results import ResultRow, append_rows, read_rows
 
 EXPERIMENTS = load_experiments(Path(__file__).resolve().parents[1] / "experiments.toml")
@@ -403,3 +404,42 @@ def test_transfer_section_compares_each_pool_with_every_random_init(tmp_path):
         "bold": [],
     }
     assert _cells(section, "`disjoint`")[2] == "not run"  # the longer run has no rows here
+
+
+def test_the_readme_headline_table_is_written_from_the_rows_between_its_markers(results_dir, tmp_path):
+    from eval.experiments import HeadlineRow
+    from eval.headline import BEGIN, END
+
+    readme = tmp_path / "MAIN.md"
+    readme.write_text(f"# Project\n\nintro\n\n{BEGIN}\n| stale | table |\n{END}\n\nafter\n")
+    headline = (
+        HeadlineRow("cola", "the shipped weights", "disjoint", bold=True),
+        HeadlineRow("cola-cosine", "cosine", "in-domain"),
+        HeadlineRow("never-run", "not measured", "none"),
+    )
+    generate_report(_config(results_dir=results_dir, readme=readme, headline=headline))
+    text = readme.read_text()
+    assert text.startswith("# Project\n\nintro\n\n" + BEGIN + "\n") and text.endswith(END + "\n\nafter\n")
+    assert "stale" not in text
+    # cola: tasks 85.0 +- 5.0 and 70.0 +- 0.0 -> 77.5 +- 2.5; HEAR: task-a NaN left out, task-b 50.0 (1 of 2 tasks)
+    assert "| **`cola`: the shipped weights** | **disjoint** | **77.5 ± 2.5** | – | **50.0** |" in text
+    assert "| `cola-cosine`: cosine | in-domain | 80.0 ± 0.0 (1/2 tasks) | – | – |" in text
+    assert "| `never-run`: not measured | none | – | – | – |" in text
+    before = text
+    generate_report(_config(results_dir=results_dir, readme=readme, headline=headline))
+    assert readme.read_text() == before  # the same rows give the same file
+
+    readme.write_text("# no markers\n")
+    with pytest.raises(ReportError, match="no headline block"):
+        generate_report(_config(results_dir=results_dir, readme=readme, headline=headline))
+    assert readme.read_text() == "# no markers\n"
+
+
+def test_the_repository_readme_shows_the_headline_table_of_its_result_csvs(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    results = tmp_path / "results"
+    shutil.copytree(root / "results", results, ignore=shutil.ignore_patterns("*.png", "README.md"))
+    readme = tmp_path / "README.md"
+    shutil.copy(root / "README.md", readme)
+    generate_report(_config(results_dir=results, readme=readme))
+    assert readme.read_text() == (root / "README.md").read_text(), "run: cola-eval report --readme README.md"

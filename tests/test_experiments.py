@@ -109,6 +109,7 @@ def test_reproduce_runs_every_stage_through_the_declared_evaluations():
         ('[models.x]\nreadout = "stage9"\nstage = "probe"', "readout 'stage9'"),
         ('[models.x]\nprotocols = ["hear"]\nstage = "probe"', "exactly when the model has a linear probe"),
         ('[models.x]\nmodule = "m"\nreadout = "final"\nstage = "probe"', "variant of a module other than cola_hear"),
+        ('[[report.headline]]\nmodel = "ghost"\nlabel = "g"\npool = "none"', r"no \[models\] entry: \['ghost'\]"),
     ],
 )
 def test_a_bad_entry_is_named(tmp_path, change, message):
