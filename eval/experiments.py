@@ -15,13 +15,27 @@ from pathlib import Path
 from cola_hear.config import ConfigError
 
 PROTOCOLS = ("linear_probe", "hear", "finetune")
-STAGES = ("probe", "longer", "transfer", "peers")  # reproduce.sh stages that run linear probes
-WEIGHTS = re.compile(r"^(default|random:\d+(:plain)?|run:[\w.-]+@\d+)$")
+STAGES = ("probe", "longer", "transfer", "peers", "readouts")  # reproduce.sh stages that run linear probes
+WEIGHTS = re.compile(r"^(default|random:\d+(:plain)?|control:\d+|run:[\w.-]+@\d+)$")
+
+
+def _stages(*indices: int) -> list[str]:
+    """Mean and standard deviation over time of each of these EfficientNet stages (frequency bins kept)."""
+    return [part for i in indices for part in (f"stage{i}", f"stage{i}.std")]
+
+
+# hear.readout of each read-out name (experiments.toml ``readout``)
 READOUTS = {
     "final": ["final"],
-    "stage0": ["stage0", "stage0.std"],
-    "stage01": ["stage0", "stage0.std", "stage1", "stage1.std"],
-    "stage012": ["stage0", "stage0.std", "stage1", "stage1.std", "stage2", "stage2.std"],
+    "stage0": _stages(0),
+    "stage01": _stages(0, 1),
+    "stage012": _stages(0, 1, 2),
+    "stage3": _stages(3),
+    "stage6": _stages(6),
+    "stage0+final": [*_stages(0), "final"],
+    "stage0+stage6": _stages(0, 6),
+    "stage036": _stages(0, 3, 6),
+    "allstages": _stages(*range(7)),
 }
 
 
@@ -46,6 +60,15 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class ReadoutComparison:
+    """A row of the learned-vs-control table: the learned weights and the control's seeds, read out one way."""
+
+    readout: str  # the read-out, in words
+    learned: str
+    controls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class HeadlineRow:
     """A row of the main README's results table, which the report writes from the measured rows."""
 
@@ -61,7 +84,7 @@ class Model:
 
     name: str
     module: str = "cola_hear"
-    weights: str = "default"  # "default" | "random:SEED[:plain]" | "run:RUN@STEP"
+    weights: str = "default"  # "default" | "random:SEED[:plain]" | "control:SEED" | "run:RUN@STEP"
     readout: str | None = None  # a key of READOUTS; None: as the weights are
     set: tuple[str, ...] = ()  # further scripts/weights_variant.py settings
     protocols: tuple[str, ...] = ("linear_probe",)
@@ -86,6 +109,7 @@ class Experiments:
     hear: dict[str, object] = field(default_factory=dict)  # cola-eval hear arguments
     finetune: dict[str, object] = field(default_factory=dict)  # cola-eval finetune arguments
     headline: tuple[HeadlineRow, ...] = ()
+    readouts: tuple[ReadoutComparison, ...] = ()
 
     def referenced(self) -> set[str]:
         """Every model name the report's comparisons use."""
@@ -93,6 +117,7 @@ class Experiments:
         names |= {n for a in self.ablations for n in (a.better, a.worse)}
         names |= {n for t in self.transfers for n in (t.model, *t.randoms)}
         names |= {h.model for h in self.headline}
+        names |= {n for r in self.readouts for n in (r.learned, *r.controls)}
         return names | {n for models in self.curve_references.values() for n in models}
 
     def peer_names(self) -> dict[str, str]:
@@ -120,6 +145,9 @@ def load_experiments(path: str | Path) -> Experiments:
             hear=dict(data.get("hear", {})),
             finetune=dict(data.get("finetune", {})),
             headline=tuple(HeadlineRow(**h) for h in report.get("headline", ())),
+            readouts=tuple(
+                ReadoutComparison(r["readout"], r["learned"], tuple(r["controls"])) for r in report.get("readouts", ())
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc!r}") from exc
@@ -143,7 +171,7 @@ def _model(name: str, spec: dict) -> Model:
     )
     problems = []
     if not WEIGHTS.match(model.weights):
-        problems.append(f"weights {model.weights!r} (default | random:SEED[:plain] | run:RUN@STEP)")
+        problems.append(f"weights {model.weights!r} (default | random:SEED[:plain] | control:SEED | run:RUN@STEP)")
     if model.readout is not None and model.readout not in READOUTS:
         problems.append(f"readout {model.readout!r} (one of {sorted(READOUTS)})")
     if model.is_variant and model.module != "cola_hear":

@@ -18,7 +18,7 @@ import pandas as pd
 
 from cola_hear.atomic import atomic_write_text
 from cola_hear.provenance import commit_contains
-from eval.experiments import Ablation, Experiments, HeadlineRow, Transfer
+from eval.experiments import Ablation, Experiments, HeadlineRow, ReadoutComparison, Transfer
 from eval.headline import headline_table, write_headline
 from eval.plots import plot_checkpoint_curves, plot_pretraining, plot_tasks
 from eval.results import ARCHIVE_DIR, DEFAULT_RESULTS_DIR, IDENTITY_COLUMNS
@@ -56,6 +56,7 @@ class ReportConfig:
     baselines: tuple[str, ...] = ()  # columns next to the main model, in this order
     ablations: tuple[Ablation, ...] = ()
     transfers: tuple[Transfer, ...] = ()
+    readouts: tuple[ReadoutComparison, ...] = ()  # the learned-vs-control table
     # horizontal lines of the probe-vs-steps plot (their mean when several)
     curve_references: dict[str, tuple[str, ...]] = field(default_factory=dict)
     peers: dict[str, str] = field(default_factory=dict)  # HEAR peer module -> its result name
@@ -74,6 +75,7 @@ class ReportConfig:
             baselines=experiments.baselines,
             ablations=experiments.ablations,
             transfers=experiments.transfers,
+            readouts=experiments.readouts,
             curve_references=experiments.curve_references,
             peers=experiments.peer_names(),
             headline=experiments.headline,
@@ -299,6 +301,57 @@ def transfer_table(summary: pd.DataFrame, transfers: tuple[Transfer, ...]) -> tu
     return "\n".join(lines), sentences
 
 
+def control_average(summary: pd.DataFrame, controls: tuple[str, ...]) -> tuple[float, float, int]:
+    """The control's suite average over its seeds, its spread (the spread of the seeds' averages combined with
+    the mean probe spread) and the number of seeds measured."""
+    averages = [suite_average(summary, c) for c in controls]
+    measured = [(m, s) for m, s, n in averages if n]
+    if not measured:
+        return math.nan, math.nan, 0
+    means = np.array([m for m, _ in measured])
+    seed_spread = float(means.std(ddof=1)) if len(means) > 1 else 0.0
+    return float(means.mean()), math.hypot(seed_spread, float(np.mean([s for _, s in measured]))), len(measured)
+
+
+def readout_table(
+    summary: pd.DataFrame, valid: pd.DataFrame, comparisons: tuple[ReadoutComparison, ...]
+) -> tuple[str, list[str]]:
+    """Learned weights vs the no-learning control at each read-out (test suite averages; the learned side's
+    validation average beside them, on which a read-out is chosen), and the summary sentence: the learned
+    read-out chosen on validation against the strongest control at any read-out."""
+    lines = [
+        "| read-out | learned | valid | control (seeds) | learned − control | verdict |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    valid_of = dict(zip(valid["model"], valid["valid"], strict=True)) if not valid.empty else {}
+    chosen, strongest = None, None
+    for r in comparisons:
+        mean, std, n = suite_average(summary, r.learned) if not summary.empty else (math.nan, math.nan, 0)
+        cmean, cstd, seeds = control_average(summary, r.controls) if not summary.empty else (math.nan, math.nan, 0)
+        learned = f"`{r.learned}` {mean:.1f} ± {std:.1f}" if n else f"`{r.learned}` not run"
+        control = f"{cmean:.1f} ± {cstd:.1f} ({seeds})" if seeds else "not run"
+        diff, spread = mean - cmean, math.hypot(std, cstd)
+        v = verdict(diff, spread) if n and seeds else "needs rows"
+        cells = f"{diff:+.1f} ± {spread:.1f}" if n and seeds else "–"
+        v_learned = valid_of.get(r.learned, math.nan)
+        lines.append(f"| {r.readout} | {learned} | {v_learned:.1f} | {control} | {cells} | {v} |")
+        if n and not math.isnan(v_learned) and (chosen is None or v_learned > chosen[2]):
+            chosen = (r, (mean, std), v_learned)
+        if seeds and (strongest is None or cmean > strongest[1][0]):
+            strongest = (r, (cmean, cstd))
+    sentences = []
+    if chosen and strongest:
+        (r, (mean, std), v_learned), (rc, (cmean, cstd)) = chosen, strongest
+        v = verdict(mean - cmean, math.hypot(std, cstd))
+        sentences.append(
+            f"- Learned vs the strongest no-learning control: the learned read-out chosen on validation "
+            f"({r.readout}, `{r.learned}`, valid {v_learned:.1f}) scores {mean:.1f} ± {std:.1f} on test; the "
+            f"strongest control at any read-out ({rc.readout}, {len(rc.controls)} seeds) {cmean:.1f} ± {cstd:.1f}: "
+            f"{mean - cmean:+.1f} ± {math.hypot(std, cstd):.1f}, **learned {v}**."
+        )
+    return "\n".join(lines), sentences
+
+
 def models_table(rows: dict[str, pd.DataFrame]) -> str:
     """What each model name in the tables stands for, per protocol: module, weights checksum, read-out and
     precision (as recorded; "–" where rows predate those columns). A name whose weights differ between
@@ -342,6 +395,8 @@ def generate_report(config: ReportConfig | None = None) -> Path:
         for p, t in all_tables.items()
     }
     transfer_md, transfer_lines = transfer_table(tables["linear_probe"], config.transfers)
+    valid = validation_averages(all_rows["linear_probe"])
+    readout_md, readout_lines = readout_table(tables["linear_probe"], valid, config.readouts)
     md = [
         "# Results",
         "",
@@ -353,6 +408,7 @@ def generate_report(config: ReportConfig | None = None) -> Path:
         "",
         "## Summary",
         "",
+        *readout_lines,
         *summary_lines(tables, config),
         *transfer_lines,
         "",
@@ -381,6 +437,19 @@ def generate_report(config: ReportConfig | None = None) -> Path:
             md += wins_losses_text(summary, main, [m for m in models if m != main])
         else:
             md.append(f"(no rows for the main model `{config.main_model}` yet)")
+    if config.readouts:
+        md += [
+            "",
+            "## Learned vs the no-learning control, by read-out",
+            "",
+            "The shipped weights read out in several ways, against the same network at random initialisation "
+            "with only its BatchNorm statistics taken from the same pool (`cola-pretrain calibrate`, no weight "
+            "change), read out the same way, for several initialisation seeds. Linear probe, test suite "
+            "averages; *valid* is the learned weights' validation average, on which a read-out is chosen. The "
+            "control's spread combines the spread of its seeds' averages with the probe spread.",
+            "",
+            readout_md,
+        ]
     md += ["", "## In-domain vs out-of-domain pretraining", ""]
     if config.extra_text.get("transfer"):
         md += [config.extra_text["transfer"], ""]
@@ -407,7 +476,6 @@ def generate_report(config: ReportConfig | None = None) -> Path:
             for step, mean, std in points
         ]
         md += ["", f"![linear probe against pretraining steps]({png.name})"]
-    valid = validation_averages(all_rows["linear_probe"])
     if not valid.empty:
         md += [
             "",

@@ -8,6 +8,7 @@ Examples::
     torchrun --nproc_per_node 4 -m pretrain --config default --data DIR --out runs/x
     cola-pretrain export runs/x/checkpoints/step-00001000.pt weights.safetensors --fp16
     cola-pretrain bench --batch-size 128 --steps 5
+    cola-pretrain calibrate --config transfer --data DIR --seed 0 --out control-s0.safetensors  # the control
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pretrain.config import PretrainConfig, load_config, shipped_configs
 
 log = logging.getLogger("pretrain")
 
-COMMANDS = ("train", "export", "bench")
+COMMANDS = ("train", "export", "bench", "calibrate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
         if command == "bench":
             return _bench(args, config)
+        if command == "calibrate":
+            return _calibrate(args, config)
         return _train(args, config)
     except (ConfigError, ValueError, OSError) as exc:
         log.error("%s", exc)
@@ -103,6 +106,14 @@ def _bench(args: argparse.Namespace, config: PretrainConfig) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace, config: PretrainConfig) -> int:
+    from pretrain.calibrate import calibrate_batchnorm
+
+    path = calibrate_batchnorm(config, args.out, batches=args.batches)
+    print(json.dumps({"weights": str(path), "seed": config.train.seed, "batches": args.batches}))
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from pretrain.checkpoint import export_checkpoint
 
@@ -112,13 +123,20 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _train_parser(command: str) -> argparse.ArgumentParser:
-    bench = command == "bench"
+    bench, calibrate = command == "bench", command == "calibrate"
+    descriptions = {
+        "bench": "Time the COLA training step on synthetic audio (no data needed).",
+        "calibrate": "The no-learning control: the seed's initial network with BatchNorm statistics averaged over "
+        "training batches of the pool (forward passes only; no weight changes). Writes a cola_hear weights file.",
+    }
     p = argparse.ArgumentParser(
         allow_abbrev=False,
-        prog="cola-pretrain bench" if bench else "cola-pretrain",
-        description="Time the COLA training step on synthetic audio (no data needed)."
-        if bench
-        else "COLA pretraining on any folder of audio. Other commands: 'cola-pretrain export', 'cola-pretrain bench'.",
+        prog="cola-pretrain" if command == "train" else f"cola-pretrain {command}",
+        description=descriptions.get(
+            command,
+            "COLA pretraining on any folder of audio. Other commands: 'cola-pretrain export', "
+            "'cola-pretrain bench', 'cola-pretrain calibrate'.",
+        ),
     )
     p.add_argument(
         "--config",
@@ -133,7 +151,10 @@ def _train_parser(command: str) -> argparse.ArgumentParser:
         help="override any config value, e.g. --set objective.name=cosine (repeatable)",
     )
     p.add_argument("--data", nargs="+", metavar="DIR", help="audio folder(s), scanned recursively (data.folders)")
-    if not bench:
+    if calibrate:
+        p.add_argument("--out", required=True, metavar="FILE", help="weights file to write (.safetensors, float16)")
+        p.add_argument("--batches", type=int, default=100, help="training batches to average (default 100)")
+    elif not bench:
         p.add_argument("--out", metavar="DIR", help="output folder for logs, checkpoints and weights (train.out_dir)")
         p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in the output folder")
         p.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")

@@ -6,8 +6,9 @@
 
 ``probe``, ``longer``, ``transfer`` and ``peers`` run the linear probes of the models of that stage; ``hear``
 runs the HEAR protocol of every model that lists it, ``finetune`` the fine-tuning. Weights come from
-the recipe: the module's own, a seeded random init (``cola-eval random-weights``), or a pretraining
-run's checkpoint (``cola-pretrain export --fp16``), then a read-out variant
+the recipe: the module's own, a seeded random init (``cola-eval random-weights``), the no-learning
+control (a seeded random init with BatchNorm statistics from the pool, ``cola-pretrain calibrate``), or a
+pretraining run's checkpoint (``cola-pretrain export --fp16``), then a read-out variant
 (``scripts/weights_variant.py``) where the entry asks for one. Files that exist are reused, so every
 command is safe to run again. scripts/reproduce.sh calls this after training the runs a stage needs.
 """
@@ -34,13 +35,18 @@ def _here(path: Path) -> str:
 
 
 DEFAULT_WEIGHTS = ROOT / "cola_hear" / "assets" / "default.safetensors"
+# The control's data pipeline: the recipe of the shipped weights (crops, augmentations, batch size).
+CONTROL_CONFIG = "transfer"
+CONTROL_BATCHES = 100
 
 
 class Runner:
     """Resolves recipes to weights files and runs (or, with ``dry_run``, prints) the commands."""
 
-    def __init__(self, experiments: Experiments, suite: Path, runs: Path, dry_run: bool = False) -> None:
-        self.exp, self.suite, self.runs, self.dry_run = experiments, suite, runs, dry_run
+    def __init__(
+        self, experiments: Experiments, suite: Path, runs: Path, dry_run: bool = False, pool: Path = Path("data/pool")
+    ) -> None:
+        self.exp, self.suite, self.runs, self.dry_run, self.pool = experiments, suite, runs, dry_run, pool
         self.weights_dir = runs / "weights"
         if not dry_run:
             self.weights_dir.mkdir(parents=True, exist_ok=True)
@@ -63,6 +69,14 @@ class Runner:
             if self.dry_run or not out.exists():
                 like = [] if plain else ["--like", _here(DEFAULT_WEIGHTS)]
                 self.command(["cola-eval", "random-weights", "--seed", seed, *like, "--out", str(out)])
+            return out
+        if kind == "control":
+            out = self.weights_dir / f"control-s{spec}.safetensors"
+            if self.dry_run or not out.exists():
+                self.command(
+                    ["cola-pretrain", "calibrate", "--config", CONTROL_CONFIG, "--data", str(self.pool), "--seed", spec,
+                     "--batches", str(CONTROL_BATCHES), "--no-progress", "--out", str(out)]
+                )  # fmt: skip
             return out
         run, _, step = spec.partition("@")
         out = self.weights_dir / f"{run}-{step}.safetensors"
@@ -130,12 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiments", type=Path, default=ROOT / "experiments.toml")
     parser.add_argument("--suite", type=Path, default=Path(os.environ.get("COLA_SUITE", "data/suite")))
     parser.add_argument("--runs", type=Path, default=Path(os.environ.get("COLA_RUNS", "runs/repro")))
+    parser.add_argument("--pool", type=Path, default=Path(os.environ.get("COLA_POOL", "data/pool")),
+                        help="pool of the control's BatchNorm statistics (control:SEED recipes)")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", allow_abbrev=False, help="evaluate the models of a stage")
     run.add_argument("stage")
     run.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     weights = sub.add_parser("weights", allow_abbrev=False, help="print the weights file of a recipe")
-    weights.add_argument("recipe", help="random:SEED[:plain] | run:RUN@STEP")
+    weights.add_argument("recipe", help="random:SEED[:plain] | control:SEED | run:RUN@STEP")
     listing = sub.add_parser("list", allow_abbrev=False, help="result names, of one stage or all")
     listing.add_argument("stage", nargs="?")
     args = parser.parse_args(argv)
@@ -144,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = stage_models(experiments, args.stage) if args.stage else [(m, "") for m in experiments.models.values()]
         print("\n".join(dict.fromkeys(m.name for m, _ in pairs)))
         return 0
-    runner = Runner(experiments, args.suite, args.runs, dry_run=getattr(args, "dry_run", False))
+    runner = Runner(experiments, args.suite, args.runs, dry_run=getattr(args, "dry_run", False), pool=args.pool)
     if args.command == "weights":
         print(runner.weights(args.recipe))
         return 0

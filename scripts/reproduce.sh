@@ -2,7 +2,7 @@
 # Reproduce everything in results/, pretraining included (run through `make reproduce`).
 #
 #   bash scripts/reproduce.sh [STAGE ...]
-#   stages: data pretrain ship probe longer transfer peers finetune hear bench report
+#   stages: data pretrain ship probe longer transfer readouts peers finetune hear bench report
 #
 # With no stage, all run in that order; each is safe to run again (built data, finished runs and
 # cached embeddings are reused; an interrupted pretraining run resumes). About 4 hours on the
@@ -68,7 +68,7 @@ export_step() {  # export_step RUN STEP -> path of the fp16 weights of that chec
 }
 
 evaluate() {  # evaluate STAGE: the evaluations experiments.toml assigns to that stage
-    python scripts/experiments.py --suite "$SUITE" --runs "$RUNS" run "$1"
+    python scripts/experiments.py --suite "$SUITE" --runs "$RUNS" --pool "$DISJOINT" run "$1"
 }
 
 probe() {
@@ -131,6 +131,13 @@ transfer() {
     evaluate transfer
 }
 
+readouts() {
+    # The shipped weights at every read-out tried, against the no-learning control (seeds 0-2 at random init,
+    # BatchNorm statistics of the disjoint pool: `cola-pretrain calibrate`) read out the same ways.
+    stage "learned vs control: the shipped weights and the BatchNorm control at each read-out (experiments.toml)"
+    evaluate readouts
+}
+
 finetune() {
     stage "fine-tuning the whole encoder: shipped weights vs random init (experiments.toml [finetune])"
     evaluate finetune
@@ -159,12 +166,12 @@ report() {
 }
 
 stages=("$@")
-[[ ${#stages[@]} -gt 0 ]] || stages=(data pretrain ship probe longer transfer peers finetune hear bench report)
+[[ ${#stages[@]} -gt 0 ]] || stages=(data pretrain ship probe longer transfer readouts peers finetune hear bench report)
 mkdir -p "$RUNS"
 for s in "${stages[@]}"; do
     case $s in
-        data | pretrain | ship | probe | longer | transfer | finetune | hear | peers | bench | report) "$s" ;;
-        *) echo "unknown stage '$s' (data pretrain ship probe longer transfer finetune hear peers bench report)" >&2
+        data | pretrain | ship | probe | longer | transfer | readouts | finetune | hear | peers | bench | report) "$s" ;;
+        *) echo "unknown stage '$s' (data pretrain ship probe longer transfer readouts finetune hear peers bench report)" >&2
            exit 2 ;;
     esac
 done

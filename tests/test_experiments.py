@@ -15,7 +15,7 @@ from eval.experiments import READOUTS, load_experiments
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = load_experiments(ROOT / "experiments.toml")
-STAGES = ("probe", "longer", "transfer", "peers", "hear", "finetune")
+STAGES = ("probe", "longer", "transfer", "readouts", "peers", "hear", "finetune")
 
 
 def _load_script():
@@ -77,6 +77,10 @@ def test_the_dry_run_evaluates_each_declared_model_once_per_protocol_with_its_re
                     assert made[weights][:2] == ["cola-eval", "random-weights"]
                     assert _option(made[weights], "--seed") == model.weights.split(":")[1]
                     assert ("--like" in made[weights]) == (not model.weights.endswith(":plain"))
+                elif model.weights.startswith("control:"):
+                    assert made[weights][:2] == ["cola-pretrain", "calibrate"]
+                    assert _option(made[weights], "--seed") == model.weights.split(":")[1]
+                    assert _option(made[weights], "--config") == "transfer"
             elif args[0] == "OMP_NUM_THREADS=1":
                 assert args[1:3] == ["cola-eval", "finetune"]
                 name = _option(args, "--name") or _option(args, "--scratch-name")
