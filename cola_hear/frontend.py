@@ -55,15 +55,24 @@ class LogMelFrontEnd(nn.Module):
         """
         if waveform.dim() != 1:
             raise ValueError(f"expected a 1-D waveform, got shape {tuple(waveform.shape)}")
+        return self.frames(waveform, 0, self.num_frames(waveform.shape[0]), chunk_frames)
+
+    def frames(self, waveform: torch.Tensor, start: int, stop: int, chunk_frames: int = 512) -> torch.Tensor:
+        """Frames ``start:stop`` of ``long(waveform)`` ``(stop - start, n_mels)``, reading only the samples they
+        cover (no copy of the whole waveform). With ``start`` a multiple of ``chunk_frames`` the result is
+        bit-identical to the slice of ``long``. The frames are computed on the front end's device."""
         c = self.config
-        half = c.n_fft // 2
-        padded = F.pad(waveform.float(), (half, half))
-        total = self.num_frames(waveform.shape[0])
+        half, n = c.n_fft // 2, waveform.shape[0]
+        device = self.mel.spectrogram.window.device
         parts = []
-        for start in range(0, total, chunk_frames):
-            stop = min(start + chunk_frames, total)
-            piece = padded[start * c.hop_length : (stop - 1) * c.hop_length + c.n_fft]
+        for first in range(start, stop, chunk_frames):
+            last = min(first + chunk_frames, stop)
+            a, b = first * c.hop_length - half, (last - 1) * c.hop_length + c.n_fft - half  # in samples
+            piece = waveform[max(0, a) : max(0, min(n, b))].to(device).float()
+            piece = F.pad(piece, (max(0, -a), b - max(a, min(n, b))))  # zeros past both ends, as ``forward``
             parts.append(self._log_mel(piece.unsqueeze(0))[0])
+        if not parts:
+            return torch.zeros(0, c.n_mels, device=device)
         return torch.cat(parts, dim=0)
 
     @property

@@ -1,11 +1,21 @@
-"""The HEAR 2021 API: ``load_model``, ``get_scene_embeddings``, ``get_timestamp_embeddings``."""
+"""The HEAR 2021 API: ``load_model``, ``get_scene_embeddings``, ``get_timestamp_embeddings``.
+
+Audio is ``(n_sounds, n_samples)`` (or one 1-D sound) at ``model.sample_rate``, a torch tensor or
+numpy array. Float audio is taken as it is (float64 is cast to float32). Integer audio is PCM,
+scaled by its own full scale: int16 / 2**15, int32 / 2**31, int8 / 2**7, uint8 (x - 128) / 2**7.
+int64 is refused with a ``ValueError``: it has no PCM scale, and it is what
+``torch.tensor(list_of_ints)`` makes, so guessing would silently misread int16-range values
+(as int32 they would be near-silence). Pass ``x.to(torch.int16)`` or floats in [-1, 1].
+"""
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from cola_hear.audio_input import as_audio_batch
 from cola_hear.model import ColaModel
@@ -13,6 +23,8 @@ from cola_hear.weights import load_weights
 from cola_hear.windows import timestamp_hop_frames, timestamps_ms
 
 DEFAULT_WEIGHTS = "default.safetensors"
+FRONTEND_CHUNK_FRAMES = 512  # log-mel frames per front-end call (``LogMelFrontEnd.long``)
+SCENE_BLOCK_FRAMES = 6000  # scene embeddings of longer sounds are done block by block (bounded memory)
 
 
 def default_weights_path() -> Path:
@@ -66,15 +78,48 @@ def get_scene_embeddings(audio: torch.Tensor, model: ColaModel) -> torch.Tensor:
 
     Every window goes through the encoder: with non-overlapping windows each frame is encoded once,
     so shared passes would gain nothing. Returns float32 ``(n_sounds, D)``. Sounds shorter than one
-    window are padded with silence.
+    window are padded with silence. Long sounds are done in blocks of windows (``scene_embedding``),
+    so memory does not grow with the length of a sound.
     """
     audio = as_audio_batch(audio)
     model.eval()
-    hop = model.config.hear.scene_hop_frames
     out = torch.zeros(audio.shape[0], model.scene_embedding_size)
     with model.inference_context():
         for i, waveform in enumerate(audio):
-            logmel = model.frontend.long(waveform.to(model.device))
-            windows = model.sliding_windows(logmel, hop, centred=False)
-            out[i] = model.encode_in_chunks(windows).mean(dim=0)
+            out[i] = scene_embedding(waveform, model)
     return out
+
+
+def scene_block_windows(model: ColaModel) -> int:
+    """Windows per block of a long sound's scene embedding: at least ``SCENE_BLOCK_FRAMES`` frames, a multiple of
+    the encoder's batch (``chunk_windows``) and starting on the front end's chunk grid, so that every window's
+    embedding is bit-identical to a whole-sound pass."""
+    hop = model.config.hear.scene_hop_frames
+    unit = math.lcm(model.chunk_windows(), FRONTEND_CHUNK_FRAMES // math.gcd(FRONTEND_CHUNK_FRAMES, hop))
+    return unit * max(1, -(-SCENE_BLOCK_FRAMES // (unit * hop)))
+
+
+def scene_embedding(waveform: torch.Tensor, model: ColaModel) -> torch.Tensor:
+    """Scene embedding ``(D,)`` of one ``(samples,)`` sound (call under ``model.inference_context()``).
+
+    A sound of at most one block (``scene_block_windows``, about a minute) is encoded in one go. A longer
+    one is done block by block: its log-mel frames are computed from the samples each block covers, and
+    the windows' embeddings are summed in float64, so memory beyond the input stays a block's worth
+    (equal to the one-go mean up to float rounding).
+    """
+    hop, seg = model.config.hear.scene_hop_frames, model.segment_frames
+    n_frames = model.frontend.num_frames(waveform.shape[0])
+    n_windows = max(1, -(-(n_frames - seg) // hop) + 1)
+    block = scene_block_windows(model)
+    if n_windows <= block:
+        logmel = model.frontend.long(waveform.to(model.device), FRONTEND_CHUNK_FRAMES)
+        return model.encode_in_chunks(model.sliding_windows(logmel, hop, centred=False)).mean(dim=0)
+    total = torch.zeros(model.scene_embedding_size, dtype=torch.float64)
+    for w0 in range(0, n_windows, block):
+        w1 = min(w0 + block, n_windows)
+        f0, f1 = w0 * hop, (w1 - 1) * hop + seg  # the frames these windows read
+        logmel = model.frontend.frames(waveform, f0, min(f1, n_frames), FRONTEND_CHUNK_FRAMES)
+        logmel = F.pad(logmel.t(), (0, f1 - f0 - logmel.shape[0]), value=model.frontend.pad_value).t()
+        windows = logmel.unfold(0, seg, hop)[: w1 - w0].transpose(1, 2)
+        total += model.encode_in_chunks(windows).double().sum(dim=0)
+    return (total / n_windows).float()

@@ -106,6 +106,10 @@ def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") ->
 
 def _existing(path: str | os.PathLike) -> Path:
     path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.safetensors"))[:3]
+        hint = f" (it holds {', '.join(found)})" if found else ""
+        raise WeightsError(f"{path} is a folder, not a weights file: pass a .safetensors file{hint}")
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     return path
