@@ -17,16 +17,26 @@
   already in it is reused, not recomputed. Skipped files are tried again. Files no longer
   in the input are dropped. Progress is written every ``checkpoint_seconds`` and when the run
   stops on an error or Ctrl-C, so a re-run continues where it stopped.
+* **nothing is replaced unasked**: an existing output made with other settings (or a file that
+  is not a cola-embed output) is refused before any work unless ``overwrite`` is set; the
+  output's folder must be writable and the output a file path, also checked before any work.
+  Temporary files a killed run left beside the output are removed.
+* **nothing is left out silently**: broken symlinks, symlink loops and folders that cannot be
+  listed are skipped files (named, with the reason); symlinked folders are searched.
 * **output** ``.npz`` (numpy only) or ``.parquet`` (pyarrow), always written to a temporary file in
   the same folder and renamed into place (``cola_hear.atomic``): a reader never sees a partial file.
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import logging
 import math
+import os
+import re
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -66,10 +76,11 @@ class EmbedError(ValueError):
 
 @dataclass(frozen=True)
 class AudioFile:
-    """One input: its name in the output and where it is."""
+    """One input: its name in the output and where it is; ``problem`` says why it cannot be read, if known."""
 
     name: str
     path: Path
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,12 +93,15 @@ class EmbedConfig:
     checkpoint_seconds: float = 300.0
     resume: bool = True
     progress: bool = True
+    overwrite: bool = False  # replace an existing output made with other settings, or not by cola-embed
 
     def __post_init__(self) -> None:
         if not (self.scene or self.timestamp):
             raise EmbedError("nothing to compute: ask for scene and/or timestamp embeddings")
         if self.chunk_seconds <= 0 or self.context_seconds < 0 or self.batch_seconds <= 0:
             raise EmbedError("chunk_seconds and batch_seconds must be > 0, context_seconds >= 0")
+        if self.checkpoint_seconds < 0:
+            raise EmbedError("checkpoint_seconds must be >= 0")
 
 
 @dataclass
@@ -138,10 +152,9 @@ def collect_audio_files(inputs: list[Path], file_lists: list[Path] | None = None
     found: list[AudioFile] = []
     for given in inputs:
         if given.is_dir():
-            for path in sorted(given.rglob("*")):
-                if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
-                    rel = path.relative_to(given).as_posix()
-                    found.append(AudioFile(rel if single else (given / rel).as_posix(), path))
+            for path, problem in _walk(given):
+                rel = path.relative_to(given).as_posix()
+                found.append(AudioFile(rel if single else (given / rel).as_posix(), path, problem))
         elif given.exists():
             found.append(AudioFile(given.as_posix(), given))
         else:
@@ -157,15 +170,62 @@ def collect_audio_files(inputs: list[Path], file_lists: list[Path] | None = None
                 continue
             path = Path(entry)
             found.append(AudioFile(entry, path if path.is_absolute() else listing.parent / path))
-    unique: dict[Path, AudioFile] = {}
+    unique: dict[str, AudioFile] = {}
     for f in found:
-        unique.setdefault(f.path.resolve(), f)
+        unique.setdefault(os.path.realpath(f.path), f)  # realpath: no error on a symlink loop
     files = sorted(unique.values(), key=lambda f: f.name)
     names = [f.name for f in files]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise EmbedError(f"two different files would share the name {duplicates[0]!r} in the output")
     return files
+
+
+def _walk(root: Path) -> list[tuple[Path, str]]:
+    """Audio files under ``root`` and what could not be searched, as ``(path, problem)``, sorted by path.
+
+    Symlinked folders are searched unless they lead back into ``root`` (their files are found there) or
+    into a folder already searched (a loop). Broken symlinks and symlink loops with an audio suffix (or
+    none), and folders that cannot be listed, come with a problem: nothing is left out without a name.
+    """
+    out: list[tuple[Path, str]] = []
+    top = os.path.realpath(root)
+    seen: set[str] = set()
+
+    def unlisted(exc: OSError) -> None:
+        out.append((Path(exc.filename), f"cannot list this folder: {exc.strerror or exc}"))
+
+    for folder, dirs, names in os.walk(root, followlinks=True, onerror=unlisted):
+        real = os.path.realpath(folder)
+        if real in seen or (Path(folder) != root and Path(folder).is_symlink() and _inside(real, top)):
+            dirs[:] = []  # a loop, or a link into root: its files are found under their own names
+            continue
+        seen.add(real)
+        dirs.sort()
+        for name in names:
+            path = Path(folder) / name
+            suffix = path.suffix.lower()
+            if path.is_file():
+                if suffix in AUDIO_EXTENSIONS:
+                    out.append((path, ""))
+            elif path.is_symlink() and (suffix in AUDIO_EXTENSIONS or not suffix):
+                out.append((path, _broken_link(path)))
+    return sorted(out)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _broken_link(path: Path) -> str:
+    """Why the symlink ``path`` leads to no file."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        return f"broken symlink: its target {os.readlink(path)} does not exist"
+    return "symlink to something that is not a file"
 
 
 # --------------------------------------------------------------------------- embedding
@@ -194,14 +254,21 @@ def embed_files(model: HearModel, files: list[AudioFile], output: str | Path, co
     """Embed ``files`` into ``output`` (``.npz`` / ``.parquet``), reusing rows of an earlier run."""
     output = Path(output)
     output_format(output)  # fail before any work on an unknown suffix or a missing pyarrow
+    check_output_path(output)
     header = output_header(model, config)
-    previous = _previous_rows(output, header) if config.resume else {}
+    previous = _previous_rows(output, header, config.overwrite)
+    if not config.resume:
+        previous = {}
+    remove_stale_temporaries(output)
 
     done: dict[str, FileEmbedding] = {}
     reused: list[str] = []
     skipped: dict[str, str] = {}
     todo: list[tuple[AudioFile, str, float]] = []  # file, sha256, duration from its header
     for f in files:
+        if f.problem:
+            skipped[f.name] = f.problem
+            continue
         try:
             sha = file_sha256(f.path)
         except OSError as exc:
@@ -226,13 +293,22 @@ def embed_files(model: HearModel, files: list[AudioFile], output: str | Path, co
         rows = sorted(done.values(), key=lambda r: order[r.name])
         skipped_rows = [{"file": n, "error": e} for n, e in sorted(skipped.items(), key=lambda x: order[x[0]])]
         meta = {**header, "complete": complete, "n_files": len(rows), "skipped": skipped_rows}
-        write_output(output, EmbedOutput(meta, rows, skipped_rows))
+        try:
+            write_output(output, EmbedOutput(meta, rows, skipped_rows))
+        except OSError as exc:
+            raise EmbedError(f"cannot write the output {output}: {exc.strerror or exc}") from exc
 
     embedded: list[str] = []
     last_save = time.monotonic()
     pending: list[tuple[AudioFile, str, np.ndarray]] = []
     rate = model.sample_rate
-    bar = tqdm(total=len(todo), desc=f"embed {model.spec.module}", unit="file", disable=not config.progress)
+    bar = tqdm(
+        total=len(files),
+        initial=len(files) - len(todo),  # reused and skipped files count as done: the total is what was found
+        desc=f"embed {model.spec.module}",
+        unit="file",
+        disable=not config.progress,
+    )
 
     def flush() -> None:
         for row in _embed_batch(model, pending, config):
@@ -375,20 +451,60 @@ def _embed_long(model: HearModel, f: AudioFile, sha: str, duration: float, confi
     )
 
 
-def _previous_rows(output: Path, header: dict[str, Any]) -> dict[str, FileEmbedding]:
-    """Rows of an existing output that may be reused with ``header``; ``{}`` when there is none."""
+def _previous_rows(output: Path, header: dict[str, Any], overwrite: bool) -> dict[str, FileEmbedding]:
+    """Rows of an existing output that may be reused with ``header``; ``{}`` when there is none.
+
+    An existing file that is not a cola-embed output, or one made with other settings, is refused
+    (``EmbedError``) unless ``overwrite``: nothing finished is replaced without being asked.
+    """
     if not output.exists():
         return {}
+    hint = "write to another file, or pass --overwrite to replace it"
     try:
         previous = read_output(output)
     except (OSError, ValueError, KeyError) as exc:
-        log.warning("cannot read the existing output %s (%s); embedding every file", output, exc)
+        if not overwrite:
+            raise EmbedError(f"{output} exists and is not a readable cola-embed output ({exc}); {hint}") from exc
+        log.warning("replacing %s, which is not a readable cola-embed output (--overwrite)", output)
         return {}
     changed = [k for k in RESUME_KEY if previous.meta.get(k) != header.get(k)]
-    if changed:
-        log.warning("%s was made with other %s; embedding every file again", output, ", ".join(changed))
-        return {}
-    return previous.by_name()
+    if not changed:
+        return previous.by_name()
+    state = "complete" if previous.meta.get("complete") else "partial"
+    diff = ", ".join(f"{k} {previous.meta.get(k)!r} there, {header.get(k)!r} here" for k in changed)
+    if not overwrite:
+        raise EmbedError(f"{output} holds {state} embeddings made with other settings ({diff}); {hint}")
+    log.warning("replacing %s (%s; --overwrite): embedding every file again", output, diff)
+    return {}
+
+
+def check_output_path(output: Path) -> None:
+    """Fail (``EmbedError`` naming ``output``) unless ``output`` can be written: a file path in a writable folder.
+
+    Creates the output's folder if needed, and a temporary file there, deleted at once.
+    """
+    if output.is_dir():
+        raise EmbedError(f"output {output} is a folder: give a file path ending in .npz or .parquet")
+    if output.exists() and not output.is_file():
+        raise EmbedError(f"output {output} exists and is not a regular file")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise EmbedError(f"cannot write the output {output}: {exc.strerror or exc}") from exc
+
+
+def remove_stale_temporaries(output: Path) -> list[Path]:
+    """Delete the temporary files (``.NAME.XXXXXXXX.tmp``) that a killed run left beside ``output``."""
+    pattern = re.compile(rf"\.{re.escape(output.name)}\.[A-Za-z0-9_]{{8}}\.tmp")
+    stale = [p for p in output.parent.iterdir() if pattern.fullmatch(p.name) and p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    if stale:
+        log.info("removed %d temporary files a stopped run left beside %s", len(stale), output)
+    return stale
 
 
 # --------------------------------------------------------------------------- output files

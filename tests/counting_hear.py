@@ -2,9 +2,14 @@
 
 ``CALLS`` records every embedding call as ``(kind, n_sounds, n_samples)``; ``FAIL_AT_CALL``
 makes the call with that 1-based number raise (a module failing mid-run). Tests reset both.
+``$COUNTING_HEAR_DELAY`` (seconds) makes every call that much slower, so that a test can kill a
+real ``cola-embed`` process midway.
 """
 
 from __future__ import annotations
+
+import os
+import time
 
 import torch
 
@@ -25,6 +30,7 @@ def reset() -> None:
 
 def _record(kind: str, audio: torch.Tensor) -> None:
     CALLS.append((kind, int(audio.shape[0]), int(audio.shape[1])))
+    time.sleep(float(os.environ.get("COUNTING_HEAR_DELAY", "0")))
     if FAIL_AT_CALL is not None and len(CALLS) == FAIL_AT_CALL:
         raise FAIL_WITH(f"counting_hear: failing at call {FAIL_AT_CALL} as the test asked")
 

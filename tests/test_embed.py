@@ -135,9 +135,11 @@ def test_rerun_reuses_rows_and_retries_only_skipped_or_changed_files(folder, tmp
     assert not np.allclose(fourth[name].timestamp_embeddings, third.by_name()[name].timestamp_embeddings)
     assert gone.relative_to(folder).as_posix() not in fourth and len(fourth) == 6
 
-    # other settings (scene embeddings asked too) cannot reuse the rows: everything is computed again
+    # other settings (scene embeddings asked too) cannot reuse the rows: refused unless --overwrite,
+    # which computes everything again
     counting_hear.reset()
-    assert main([*args, "--scene"]) == EXIT_OK
+    assert main([*args, "--scene"]) == EXIT_ERROR and counting_hear.CALLS == []
+    assert main([*args, "--scene", "--overwrite"]) == EXIT_OK
     assert counting_hear.sounds("scene") == 6 and counting_hear.sounds("timestamp") == 6
 
 
@@ -271,8 +273,9 @@ def test_file_list_and_every_broken_file_kind(tmp_path, capsys):
 def test_errors_have_their_exit_status(tmp_path, folder, caplog):
     assert main([str(tmp_path / "nope"), "-o", str(tmp_path / "e.npz"), *MODULE, "-q"]) == EXIT_ERROR
     assert "no such file or folder" in caplog.text
-    assert main([str(folder), "-o", str(tmp_path / "e.csv"), *MODULE, "-q"]) == EXIT_ERROR
-    assert "use a .npz or .parquet" in caplog.text
+    with pytest.raises(SystemExit) as usage:  # a usage error: exit status 2
+        main([str(folder), "-o", str(tmp_path / "e.csv"), *MODULE, "-q"])
+    assert usage.value.code == 2
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main([str(empty), "-o", str(tmp_path / "e.npz"), *MODULE, "-q"]) == EXIT_ERROR
