@@ -136,18 +136,22 @@ def _task_args(p: argparse.ArgumentParser) -> None:
 
 def _probe(args: argparse.Namespace) -> None:
     from eval.modules import ModuleSpec
-    from eval.runner import run_linear_probe
+    from eval.runner import TasksFailed, run_linear_probe
 
     spec = ModuleSpec(args.module, args.weights, args.name)
-    rows = run_linear_probe(
-        spec,
-        args.tasks_dir,
-        args.task,
-        seeds=args.seeds,
-        cache_dir=args.cache_dir,
-        results_dir=None if args.no_write else args.results_dir,
-        batch_seconds=args.batch_seconds,
-    )
+    try:
+        rows = run_linear_probe(
+            spec,
+            args.tasks_dir,
+            args.task,
+            seeds=args.seeds,
+            cache_dir=args.cache_dir,
+            results_dir=None if args.no_write else args.results_dir,
+            batch_seconds=args.batch_seconds,
+        )
+    except TasksFailed as failed:
+        _print_summary(failed.rows)  # the tasks that ran; the error (exit status 1) names the others
+        raise
     _print_summary(rows)
 
 

@@ -20,9 +20,18 @@ from eval.results import (
     append_rows,
     run_context,
 )
-from eval.tasks import Task, find_tasks
+from eval.tasks import Task, load_task, task_folders
 
 log = logging.getLogger(__name__)
+
+
+class TasksFailed(RuntimeError):
+    """Some tasks could not be evaluated; the others were (``rows``, already appended to the CSV)."""
+
+    def __init__(self, rows: list[ResultRow], failures: dict[str, str], total: int) -> None:
+        self.rows, self.failures = rows, failures
+        named = "; ".join(f"{name}: {error}" for name, error in failures.items())
+        super().__init__(f"{len(failures)} of {total} tasks failed (the other tasks ran): {named}")
 
 
 def run_linear_probe(
@@ -37,36 +46,59 @@ def run_linear_probe(
 ) -> list[ResultRow]:
     """Embed every task (cached), probe it, append its rows to ``results_dir/linear_probe.csv``.
 
-    ``results_dir=None`` writes nothing; ``cache_dir=None`` disables the cache.
+    ``results_dir=None`` writes nothing; ``cache_dir=None`` disables the cache. A task that fails
+    (a broken folder, unreadable audio) does not stop the others: after the last task,
+    ``TasksFailed`` names each failed task and carries the rows of the others.
     """
-    tasks = find_tasks(tasks_dir, task_names)
+    folders = task_folders(tasks_dir, task_names)
     model = HearModel(spec)
     cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
     rows: list[ResultRow] = []
-    for task in tqdm(tasks, desc=f"linear probe {spec.display_name}", unit="task"):
-        start = time.perf_counter()
-        embeddings = task_embeddings(model, task, cache, batch_seconds)
-        results = probe_task(task, embeddings, list(range(seeds)), config)
-        task_rows = probe_rows(
-            results,
-            task,
-            spec,
-            model.weights_checksum,
-            measured={**model.description, "task_sha256": embeddings.key.task_sha256},
-        )
-        if results_dir is not None:
-            append_rows(task_rows, results_dir)
-        rows += task_rows
-        log.info(
-            "%s: %s %s = %s in %.1f s (%s)",
-            spec.display_name,
-            task.name,
-            task.primary_metric,
-            _mean_std([r.scores[task.primary_metric] for r in results]),
-            time.perf_counter() - start,
-            "cached embeddings" if embeddings.from_cache else "embeddings computed",
-        )
+    failures: dict[str, str] = {}
+    for folder in tqdm(folders, desc=f"linear probe {spec.display_name}", unit="task"):
+        try:
+            rows += _probe_one(load_task(folder), model, spec, cache, seeds, config, results_dir, batch_seconds)
+        except (ValueError, RuntimeError, OSError, KeyError) as exc:
+            log.error("%s: task %s failed: %s", spec.display_name, folder.name, exc)
+            failures[folder.name] = str(exc)
+    if failures:
+        raise TasksFailed(rows, failures, len(folders))
     return rows
+
+
+def _probe_one(
+    task: Task,
+    model: HearModel,
+    spec: ModuleSpec,
+    cache: EmbeddingCache | None,
+    seeds: int,
+    config: LinearConfig | None,
+    results_dir: str | Path | None,
+    batch_seconds: float,
+) -> list[ResultRow]:
+    """Embed and probe one task; append its rows to ``results_dir``."""
+    start = time.perf_counter()
+    embeddings = task_embeddings(model, task, cache, batch_seconds)
+    results = probe_task(task, embeddings, list(range(seeds)), config)
+    task_rows = probe_rows(
+        results,
+        task,
+        spec,
+        model.weights_checksum,
+        measured={**model.description, "task_sha256": embeddings.key.task_sha256},
+    )
+    if results_dir is not None:
+        append_rows(task_rows, results_dir)
+    log.info(
+        "%s: %s %s = %s in %.1f s (%s)",
+        spec.display_name,
+        task.name,
+        task.primary_metric,
+        _mean_std([r.scores[task.primary_metric] for r in results]),
+        time.perf_counter() - start,
+        "cached embeddings" if embeddings.from_cache else "embeddings computed",
+    )
+    return task_rows
 
 
 def probe_rows(

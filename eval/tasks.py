@@ -148,6 +148,11 @@ def load_task(path: str | Path) -> Task:
 
 def find_tasks(tasks_dir: str | Path, names: list[str] | None = None) -> list[Task]:
     """All task folders in ``tasks_dir`` (sorted by name), or only those named in ``names``."""
+    return [load_task(p) for p in task_folders(tasks_dir, names)]
+
+
+def task_folders(tasks_dir: str | Path, names: list[str] | None = None) -> list[Path]:
+    """The task folders (with a metadata file) in ``tasks_dir``, sorted by name, or those named in ``names``."""
     tasks_dir = Path(tasks_dir)
     if not tasks_dir.is_dir():
         raise TaskError(f"tasks folder not found: {tasks_dir}")
@@ -160,7 +165,7 @@ def find_tasks(tasks_dir: str | Path, names: list[str] | None = None) -> list[Ta
         folders = [by_name[n] for n in names]
     if not folders:
         raise TaskError(f"{tasks_dir} holds no task folder (a folder with task_metadata.json)")
-    return [load_task(p) for p in folders]
+    return folders
 
 
 def _read_vocabulary(path: Path) -> tuple[str, ...]:

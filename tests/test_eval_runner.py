@@ -106,3 +106,22 @@ def test_a_cola_hear_model_states_its_read_out_and_precision():
     expected = "+".join(read_config(cola_hear.default_weights_path()).hear.readout)
     assert model.description["readout"] == expected == "stage0+stage0.std"
     assert model.description["precision"] == ("bf16" if model.model.use_bf16() else "fp32")
+
+
+def test_cli_probe_runs_every_good_task_and_fails_at_the_end_naming_each_broken_one(tmp_path, caplog):
+    """Issue 28: a broken task used to stop the run, and the good tasks after it never ran."""
+    root = tmp_path / "tasks"
+    make_scene_task(root, name="tiny-a-broken")
+    (root / "tiny-a-broken" / "labelvocabulary.csv").unlink()
+    make_scene_task(root, name="tiny-b-good", seed=2)
+    make_scene_task(root, name="tiny-c-broken", seed=3)
+    (root / "tiny-c-broken" / "labelvocabulary.csv").write_text("idx,label\n0,a\n5,b\n")
+    make_scene_task(root, name="tiny-d-good", seed=4)
+    results = tmp_path / "results"
+    args = ["probe", "--module", LOGMEL, "--tasks-dir", str(root), "--seeds", "1", "--results-dir", str(results)]
+    assert main([*args, "--cache-dir", str(tmp_path / "cache")]) == 1
+    with open(results / "linear_probe.csv", newline="") as f:
+        assert {row["task"] for row in csv.DictReader(f)} == {"tiny-b-good", "tiny-d-good"}
+    error = caplog.records[-1].getMessage()
+    assert error.startswith("2 of 4 tasks failed") and "tiny-a-broken: " in error and "tiny-c-broken: " in error
+    assert "no labelvocabulary.csv" in error and "without gaps" in error
