@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -95,6 +96,8 @@ def _train(args: argparse.Namespace, config: PretrainConfig) -> int:
                 }
             )
         )
+    if result.stopped_by == "signal":  # stopped early, with a checkpoint: the shell's status of that signal
+        return 128 + (result.signum or signal.SIGTERM)
     return 0
 
 

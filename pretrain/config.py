@@ -150,7 +150,11 @@ class TrainConfig:
     progress: bool = True  # tqdm progress bar
 
     def __post_init__(self) -> None:
-        _positive("train.batch_size", self.batch_size)
+        if self.batch_size < 2:
+            raise ConfigError(
+                f"train.batch_size must be at least 2, got {self.batch_size}: the other pairs of a batch are the "
+                "distractors, so with one pair the loss is 0 and the accuracy 1 whatever the model"
+            )
         if self.max_steps is not None:
             _positive("train.max_steps", self.max_steps)
         if self.max_minutes is not None:
@@ -228,9 +232,12 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         raise ConfigError(f"cannot read config {source}: {exc}") from exc
     try:
         config = PretrainConfig.from_dict(data)
-        return config.replace(overrides or {})
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
+    try:
+        return config.replace(overrides or {})
+    except ConfigError as exc:  # the file alone is valid: an override (--set or a flag) is at fault
+        raise ConfigError(f"--set / command-line flags: {exc}") from exc
 
 
 def resolve_config_path(path: str | Path | None) -> Path:

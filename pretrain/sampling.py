@@ -11,6 +11,7 @@ an uninterrupted run would, and every process of a multi-process run gets its ow
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from cola_hear.config import FrontEndConfig
 from pretrain.augment import mix_in, random_gain, spec_masks, spectral_offsets, zoom_params
 from pretrain.config import AugmentConfig
 from pretrain.pool import AudioPool
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,13 @@ class PairSampler:
         self.frames = frontend.segment_frames
         self.n_mels = frontend.n_mels
         self.batch_size = batch_size
+        if len(clips) < batch_size:
+            log.warning(
+                "the pool has %d clips, fewer than the batch of %d pairs: clips repeat within a batch, so some "
+                "distractors are copies of the positive and loss and accuracy are not comparable with other runs",
+                len(clips),
+                batch_size,
+            )
         self.seed = seed
         self.rank = rank
         self.noise_std = noise_std

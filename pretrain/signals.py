@@ -18,6 +18,7 @@ class StopRequest:
     """Set when a stop was asked for; the training loop reads ``requested`` between steps."""
 
     requested: bool = False
+    signum: int = 0  # the signal that asked (SIGINT or SIGTERM)
 
 
 @contextlib.contextmanager
@@ -34,6 +35,7 @@ def stop_requests() -> Iterator[StopRequest]:
         if request.requested:
             raise KeyboardInterrupt
         request.requested = True
+        request.signum = signum
         log.warning("%s received: stopping after this step (send it again to abort)", signal.Signals(signum).name)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -78,6 +78,7 @@ class TrainResult:
     skipped: list[SkippedFile]
     module: PretrainModule
     data_summary: dict[str, Any] = field(default_factory=dict)
+    signum: int = 0  # the signal that stopped the run (``stopped_by == "signal"``), else 0
 
     @property
     def final_loss(self) -> float:
@@ -424,6 +425,7 @@ class _Trainer:
             list(pool.skipped),
             module,
             pool.summary(),
+            self.stop.signum if stopped_by == "signal" else 0,
         )
 
 

@@ -41,7 +41,7 @@ def test_overrides_parse_toml_values_and_bare_words():
         ({"train.batchsize": 3}, "train.batchsize"),
         ({"trian.batch_size": 3}, "trian"),
         ({"train.batch_size": "many"}, "train.batch_size"),
-        ({"train.batch_size": 0}, "train.batch_size must be positive"),
+        ({"train.batch_size": 0}, "train.batch_size must be at least 2"),
         ({"objective.name": "simclr"}, "objective.name"),
         ({"encoder.pooling": "median"}, "pooling"),
         ({"optim.lr": True}, "optim.lr"),
