@@ -81,7 +81,8 @@ def run(
     fn, info = embedder(kind, module, weights, mode, precision)
     rate = info.pop("sample_rate")
     generator = torch.Generator().manual_seed(0)
-    audio = 0.1 * torch.randn(clips, int(seconds * rate), generator=generator)
+    audio = torch.randn(clips, int(seconds * rate), generator=generator).mul_(0.1)  # in place: no second copy
+    rss_before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # model and input, no call yet
     with torch.no_grad():
         wall = fastest(fn, audio, rate)
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -96,6 +97,8 @@ def run(
         "x_realtime": clips * seconds / wall,
         "yardstick_x_realtime": clips * seconds / yardstick,
         "peak_rss_mb": peak_rss_mb,
+        "rss_before_mb": rss_before_mb,
+        "input_mb": audio.numel() * audio.element_size() / 2**20,
     }
 
 

@@ -14,6 +14,7 @@ class Sizes:
     clips: int = 10  # clips of ``clip_seconds`` per batch case
     clip_seconds: float = 60.0
     long_seconds: float = 1200.0  # the one long clip (20 minutes)
+    scene_memory_seconds: float = 5400.0  # the clip whose scene embedding's memory is measured (90 minutes)
     windows_seconds: float = 60.0  # the clip on which mode="windows" and mode="shared" are compared
     # 2. training step on the CPU (ours and the seed article's model)
     train_batch: int = 128
@@ -42,6 +43,7 @@ QUICK = Sizes(
     clips=2,
     clip_seconds=5.0,
     long_seconds=30.0,
+    scene_memory_seconds=90.0,
     windows_seconds=5.0,
     train_batch=8,
     train_steps=1,
