@@ -47,9 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "calibrate":
             return _calibrate(args, config)
         return _train(args, config)
-    except (ConfigError, ValueError, OSError) as exc:
+    except ConfigError as exc:  # a bad value in the config, --set or a flag: a usage error, as argparse's
         log.error("%s", exc)
         return 2
+    except (ValueError, OSError) as exc:
+        log.error("%s", exc)
+        return 1
 
 
 def config_from_args(args: argparse.Namespace) -> PretrainConfig:
@@ -112,6 +115,8 @@ def _bench(args: argparse.Namespace, config: PretrainConfig) -> int:
 def _calibrate(args: argparse.Namespace, config: PretrainConfig) -> int:
     from pretrain.calibrate import calibrate_batchnorm
 
+    if args.batches < 1:
+        raise ConfigError(f"--batches must be at least 1, got {args.batches}")
     path = calibrate_batchnorm(config, args.out, batches=args.batches)
     print(json.dumps({"weights": str(path), "seed": config.train.seed, "batches": args.batches}))
     return 0

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (SourceError, TaskFormatError, ValueError) as exc:
         logging.getLogger("cola-suite").error("%s", exc)
-        return 2
+        return 1  # 2 is argparse's usage error, as on every project command
 
 
 def _parser() -> argparse.ArgumentParser:

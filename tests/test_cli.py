@@ -29,3 +29,33 @@ def test_default_output_folders_are_relative_to_the_working_directory(tmp_path, 
     for path in (args.results_dir, args.cache_dir):
         assert not path.is_absolute()
         assert path.resolve().is_relative_to(tmp_path)
+
+
+def test_every_command_exits_2_on_usage_errors_and_1_on_other_errors(tmp_path, capsys):
+    """Issue 28: the same exit status for the same kind of failure on every command (README, "Bad input")."""
+    from eval.cli import main as eval_main
+    from eval.embed_cli import main as embed_main
+    from pretrain.cli import main as pretrain_main
+    from suite.cli import main as suite_main
+
+    missing = str(tmp_path / "missing")
+    usage = {  # an unknown option, or a bad option value
+        "cola-embed": lambda: embed_main([missing, "-o", "e.npz", "--chunk-seconds", "0"]),
+        "cola-eval": lambda: eval_main(["probe", "--module", "m", "--tasks-dir", missing, "--nope"]),
+        "cola-suite": lambda: suite_main(["build", "--nope"]),
+        "cola-pretrain": lambda: pretrain_main(["--data", missing, "--batch-size", "0"]),
+    }
+    for name, run in usage.items():
+        try:
+            code = run()
+        except SystemExit as stop:
+            code = stop.code
+        assert code == 2, name
+    other = {  # a well-formed command line naming something that is not there
+        "cola-embed": embed_main([missing, "-o", str(tmp_path / "e.npz")]),
+        "cola-eval": eval_main(["probe", "--module", "m", "--tasks-dir", missing]),
+        "cola-suite": suite_main(["check", missing]),
+        "cola-pretrain": pretrain_main(["--data", missing, "--out", str(tmp_path / "run"), "--no-cache"]),
+    }
+    assert other == dict.fromkeys(other, 1)
+    assert missing in capsys.readouterr().err

@@ -37,5 +37,5 @@ def test_malicious_checkpoint_is_refused_without_running(malicious):
 
 def test_resume_passes_over_it_and_export_refuses_it(malicious, tmp_path):
     assert latest_checkpoint(malicious.parent) is None
-    assert cli_main(["export", str(malicious), str(tmp_path / "out.safetensors")]) == 2
+    assert cli_main(["export", str(malicious), str(tmp_path / "out.safetensors")]) == 1
     assert not _Payload.marker.exists() and not (tmp_path / "out.safetensors").exists()
