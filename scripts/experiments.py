@@ -1,6 +1,7 @@
 """Make the weights of the named experiments (experiments.toml) and run their evaluations.
 
-    python scripts/experiments.py run STAGE [--dry-run]   # STAGE: probe longer transfer peers hear finetune
+    python scripts/experiments.py run STAGE [--dry-run] [--only PATTERN ...]   # STAGE: probe longer transfer
+                                                          # readouts peers hear finetune
     python scripts/experiments.py weights RECIPE          # print the weights file of a recipe, making it if needed
     python scripts/experiments.py list [STAGE]            # the result names a stage produces
 
@@ -16,6 +17,7 @@ command is safe to run again. scripts/reproduce.sh calls this after training the
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import shlex
@@ -128,6 +130,10 @@ def _options(table: dict[str, object], keys: tuple[str, ...]) -> list[str]:
     return [arg for k in keys if k in table for arg in (f"--{k.replace('_', '-')}", str(table[k]))]
 
 
+def _selected(name: str, patterns: list[str] | None) -> bool:
+    return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
 def stage_models(experiments: Experiments, stage: str) -> list[tuple[Model, str]]:
     """(model, protocol) pairs a reproduce.sh stage evaluates, in the file's order."""
     if stage in STAGES:
@@ -150,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", allow_abbrev=False, help="evaluate the models of a stage")
     run.add_argument("stage")
     run.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    run.add_argument("--only", nargs="+", metavar="PATTERN", help="only the result names matching these globs")
     weights = sub.add_parser("weights", allow_abbrev=False, help="print the weights file of a recipe")
     weights.add_argument("recipe", help="random:SEED[:plain] | control:SEED | run:RUN@STEP")
     listing = sub.add_parser("list", allow_abbrev=False, help="result names, of one stage or all")
@@ -164,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "weights":
         print(runner.weights(args.recipe))
         return 0
-    for model, protocol in stage_models(experiments, args.stage):
+    chosen = [(m, p) for m, p in stage_models(experiments, args.stage) if _selected(m.name, args.only)]
+    if args.only and not chosen:
+        raise SystemExit(f"no model of stage {args.stage!r} matches {args.only}")
+    for model, protocol in chosen:
         runner.evaluate(model, protocol)
     return 0
 

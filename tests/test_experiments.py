@@ -123,3 +123,15 @@ def test_a_bad_entry_is_named(tmp_path, change, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_experiments(path)
+
+
+def test_only_runs_the_models_whose_names_match(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    capsys.readouterr()
+    args = ["--runs", "R", "--suite", "S", "run", "readouts", "--dry-run", "--only", "cola-final", "*-bn-s2"]
+    assert SCRIPT.main(args) == 0
+    names = {_option(shlex.split(line), "--name") for line in capsys.readouterr().err.splitlines() if " probe " in line}
+    expected = {"cola-final"} | {m for m in EXPERIMENTS.models if m.endswith("-bn-s2") and m.startswith("random-init")}
+    assert names == expected and len(names) == 9
+    with pytest.raises(SystemExit, match="no model of stage"):
+        SCRIPT.main(["--runs", "R", "--suite", "S", "run", "readouts", "--dry-run", "--only", "nothing*"])
