@@ -64,7 +64,7 @@ class ReadoutComparison:
     """A row of the learned-vs-control table: the learned weights and the control's seeds, read out one way."""
 
     readout: str  # the read-out, in words
-    learned: str
+    learned: tuple[str, ...]  # names of the learned weights read out this way; the table shows the first measured
     controls: tuple[str, ...]
 
 
@@ -117,7 +117,7 @@ class Experiments:
         names |= {n for a in self.ablations for n in (a.better, a.worse)}
         names |= {n for t in self.transfers for n in (t.model, *t.randoms)}
         names |= {h.model for h in self.headline}
-        names |= {n for r in self.readouts for n in (r.learned, *r.controls)}
+        names |= {n for r in self.readouts for n in (*r.learned, *r.controls)}
         return names | {n for models in self.curve_references.values() for n in models}
 
     def peer_names(self) -> dict[str, str]:
@@ -146,7 +146,8 @@ def load_experiments(path: str | Path) -> Experiments:
             finetune=dict(data.get("finetune", {})),
             headline=tuple(HeadlineRow(**h) for h in report.get("headline", ())),
             readouts=tuple(
-                ReadoutComparison(r["readout"], r["learned"], tuple(r["controls"])) for r in report.get("readouts", ())
+                ReadoutComparison(r["readout"], _names(r["learned"]), tuple(r["controls"]))
+                for r in report.get("readouts", ())
             ),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -158,6 +159,10 @@ def load_experiments(path: str | Path) -> Experiments:
     if bad:
         raise ConfigError(f"{path}: ablations with an unknown protocol: {bad}")
     return exp
+
+
+def _names(value: str | list[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _model(name: str, spec: dict) -> Model:

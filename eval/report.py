@@ -326,27 +326,29 @@ def readout_table(
     valid_of = dict(zip(valid["model"], valid["valid"], strict=True)) if not valid.empty else {}
     chosen, strongest = None, None
     for r in comparisons:
-        mean, std, n = suite_average(summary, r.learned) if not summary.empty else (math.nan, math.nan, 0)
+        measured = [m for m in r.learned if not summary.empty and suite_average(summary, m)[2]]
+        name = measured[0] if measured else r.learned[0]
+        mean, std, n = suite_average(summary, name) if measured else (math.nan, math.nan, 0)
         cmean, cstd, seeds = control_average(summary, r.controls) if not summary.empty else (math.nan, math.nan, 0)
-        learned = f"`{r.learned}` {mean:.1f} ± {std:.1f}" if n else f"`{r.learned}` not run"
+        learned = f"`{name}` {mean:.1f} ± {std:.1f}" if n else f"`{name}` not run"
         control = f"{cmean:.1f} ± {cstd:.1f} ({seeds})" if seeds else "not run"
         diff, spread = mean - cmean, math.hypot(std, cstd)
         v = verdict(diff, spread) if n and seeds else "needs rows"
         cells = f"{diff:+.1f} ± {spread:.1f}" if n and seeds else "–"
-        v_learned = valid_of.get(r.learned, math.nan)
+        v_learned = valid_of.get(name, math.nan)
         lines.append(f"| {r.readout} | {learned} | {v_learned:.1f} | {control} | {cells} | {v} |")
-        if n and not math.isnan(v_learned) and (chosen is None or v_learned > chosen[2]):
-            chosen = (r, (mean, std), v_learned)
+        if n and not math.isnan(v_learned) and (chosen is None or v_learned > chosen[3]):
+            chosen = (r, name, (mean, std), v_learned)
         if seeds and (strongest is None or cmean > strongest[1][0]):
-            strongest = (r, (cmean, cstd))
+            strongest = (r, (cmean, cstd), seeds)
     sentences = []
     if chosen and strongest:
-        (r, (mean, std), v_learned), (rc, (cmean, cstd)) = chosen, strongest
+        (r, name, (mean, std), v_learned), (rc, (cmean, cstd), seeds) = chosen, strongest
         v = verdict(mean - cmean, math.hypot(std, cstd))
         sentences.append(
             f"- Learned vs the strongest no-learning control: the learned read-out chosen on validation "
-            f"({r.readout}, `{r.learned}`, valid {v_learned:.1f}) scores {mean:.1f} ± {std:.1f} on test; the "
-            f"strongest control at any read-out ({rc.readout}, {len(rc.controls)} seeds) {cmean:.1f} ± {cstd:.1f}: "
+            f"({r.readout}, `{name}`, valid {v_learned:.1f}) scores {mean:.1f} ± {std:.1f} on test; the "
+            f"strongest control at any read-out ({rc.readout}, {seeds} seeds) {cmean:.1f} ± {cstd:.1f}: "
             f"{mean - cmean:+.1f} ± {math.hypot(std, cstd):.1f}, **learned {v}**."
         )
     return "\n".join(lines), sentences

@@ -46,16 +46,21 @@ pretrain() {
 probe() { OMP_NUM_THREADS=1 cola-eval probe --tasks-dir "$SUITE" --results-dir "$OUT/results" "$@"; }
 
 step "3+5/6 short COLA pretraining on part of the pool (pretrain/configs/smoke.toml) -> $OUT/pretrain, beside the"\
-" linear probes on the suite: shipped COLA weights, random init read out the same way, log-mel statistics"
+" linear probes on the suite: shipped COLA weights, the no-learning control, random init, log-mel statistics"
 # The random-init network gets the shipped weights' config (--like), so it is read out the same way
-# (hear.readout: stage 0, mean and std over time): the comparison isolates what pretraining learned.
+# (hear.readout: stage 0, mean and std over time). The control is that network with only its BatchNorm
+# statistics taken from the pool the shipped weights were trained on (cola-pretrain calibrate, the shipped
+# recipe's data pipeline, no weight change): what the shipped weights owe to learning is their lead over it.
 random="$OUT/weights/random-init-like-default-s0.safetensors"
+control="$OUT/weights/control-s0.safetensors"
 [[ -f $random ]] || cola-eval random-weights --seed 0 --like "$(python -c 'import cola_hear; print(cola_hear.default_weights_path())')" --out "$random"
+[[ -f $control ]] || OMP_NUM_THREADS=2 cola-pretrain calibrate --config transfer --data "$POOL" --seed 0 --batches 100 \
+    --no-cache --no-progress --out "$control"
 pretrain & pretrain_pid=$!
-probe --module cola_hear --name cola
-probe --module cola_hear --weights "$random" --name random-init-stage0 & random_pid=$!
-probe --module eval.baselines.logmel_stats --name logmel-stats
-wait_all $pretrain_pid $random_pid
+{ probe --module cola_hear --name cola && probe --module eval.baselines.logmel_stats --name logmel-stats; } & main_pid=$!
+probe --module cola_hear --weights "$random" --name random-init-stage0
+probe --module cola_hear --weights "$control" --name random-init-stage0-bn-s0
+wait_all $pretrain_pid $main_pid
 
 step "4/6 the real hear-validator: shipped default weights, then the weights just trained"
 hear-validator cola_hear

@@ -61,3 +61,38 @@ def test_leaderboard_section_puts_published_scores_next_to_ours(tmp_path):
     keyword = next(line for line in lines if "Speech Commands" in line)
     assert keyword.count("not measured yet") == 2
     assert any("board.csv @ abc" in line for line in lines)
+
+
+def _summary(scores: dict[str, list[float]], std: float = 1.0) -> pd.DataFrame:
+    """Per-task summary rows (points) of each model: one task per score."""
+    return pd.DataFrame([
+        {"task": f"t{i}", "model": model, "metric": "top1_acc", "mean": score, "std": std, "n": 3}
+        for model, values in scores.items()
+        for i, score in enumerate(values)
+    ])  # fmt: skip
+
+
+def test_learned_vs_control_table_picks_the_read_out_on_validation_and_the_strongest_control():
+    from eval.experiments import ReadoutComparison
+    from eval.report import control_average, readout_table
+
+    summary = _summary({
+        "a": [60.0, 62.0], "a-bn-s0": [59.0, 61.0], "a-bn-s1": [61.0, 63.0],  # ties: 61 vs 61
+        "b": [70.0, 72.0], "b-bn-s0": [50.0, 50.0], "b-bn-s1": [52.0, 52.0],  # wins at its read-out
+    })  # fmt: skip
+    mean, spread, seeds = control_average(summary, ("a-bn-s0", "a-bn-s1", "missing"))
+    assert (mean, seeds) == (61.0, 2) and spread == pytest.approx(((2**0.5) ** 2 + (2**0.5 / 2) ** 2) ** 0.5)
+    comparisons = (
+        ReadoutComparison("A", ("unmeasured", "a"), ("a-bn-s0", "a-bn-s1")),
+        ReadoutComparison("B", ("b",), ("b-bn-s0", "b-bn-s1")),
+        ReadoutComparison("C", ("c",), ("c-bn-s0",)),
+    )
+    valid = pd.DataFrame({"model": ["a", "b"], "valid": [90.0, 80.0], "n_tasks": [2, 2]})
+    table, sentences = readout_table(summary, valid, comparisons)
+    lines = table.splitlines()
+    assert "`a` 61.0" in lines[2] and "ties within the spread" in lines[2]
+    assert "`b` 71.0" in lines[3] and "+20.0" in lines[3] and "| wins |" in lines[3]
+    assert "`c` not run" in lines[4] and "needs rows" in lines[4]
+    # chosen on validation (a, 90 > 80) although b is ahead on test; the strongest control is A's (61 > 51)
+    (sentence,) = sentences
+    assert "(A, `a`, valid 90.0)" in sentence and "(A, 2 seeds) 61.0" in sentence and "ties" in sentence
