@@ -9,6 +9,8 @@ From an empty working folder, with ``HOME`` and ``TMPDIR`` in the test's tempora
 hear-validator checks the installed ``cola_hear`` and the installed ``cola-eval`` runs a linear probe
 of one mini-suite task. Afterwards the environment (the installed packages), the task folder and the
 checkout are as they were, and the results and embedding cache are under the working folder.
+
+A second test installs the same wheel where only the core dependencies are (see its docstring).
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from importlib.metadata import Distribution, PackageNotFoundError, distribution
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "keyword_spotting-v1.0.0-mini"  # the smallest mini-suite task: 1 s clips
@@ -70,22 +75,39 @@ def _copy_working_tree(dest: Path) -> None:
             shutil.copy2(src, dest / name)
 
 
-def test_the_installed_wheel_validates_and_probes_from_anywhere(mini_suite: Path, tmp_path: Path) -> None:
-    assert (mini_suite / TASK).is_dir(), sorted(p.name for p in mini_suite.iterdir())
-    checkout_before = _checkout_state()
+def _environment(tmp_path: Path) -> dict[str, str]:
+    """A clean environment with ``HOME``, ``TMPDIR`` and an empty ``work`` folder under ``tmp_path``."""
     home, tmp, work = tmp_path / "home", tmp_path / "tmp", tmp_path / "work"
     for folder in (home, tmp, work):
         folder.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     env = {k: v for k, v in env.items() if not k.startswith("XDG_")}
     env.update(HOME=str(home), TMPDIR=str(tmp), PYTHONNOUSERSITE="1")
+    return env
 
-    # the wheel, from a copy of the working tree
+
+PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-cache-dir"]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built from a copy of the working tree."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
+    env = _environment(tmp_path)
     src, wheels = tmp_path / "src", tmp_path / "wheels"
+    checkout_before = _checkout_state()
     _copy_working_tree(src)
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-cache-dir"]
-    _run([*pip, "wheel", ".", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels)], src, env)
-    (wheel,) = wheels.glob("cola_hear-*.whl")
+    _run([*PIP, "wheel", ".", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels)], src, env)
+    assert _checkout_state() == checkout_before, "building the wheel changed the checkout"
+    (built,) = wheels.glob("cola_hear-*.whl")
+    return built
+
+
+def test_the_installed_wheel_validates_and_probes_from_anywhere(mini_suite: Path, wheel: Path, tmp_path: Path) -> None:
+    assert (mini_suite / TASK).is_dir(), sorted(p.name for p in mini_suite.iterdir())
+    checkout_before = _checkout_state()
+    env = _environment(tmp_path)
+    work = tmp_path / "work"
 
     # a fresh environment: the project's pinned dependencies on its path, the project from the wheel only
     venv = tmp_path / "venv"
@@ -96,7 +118,7 @@ def test_the_installed_wheel_validates_and_probes_from_anywhere(mini_suite: Path
     )
     deps = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
     (site / "deps.pth").write_text("".join(f"{p}\n" for p in deps))
-    _run([*pip, "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)], work, env)
+    _run([*PIP, "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)], work, env)
     where = json.loads(_run([str(python), "-c", (
         "import json, sys, cola_hear, eval, pretrain, suite; "
         "print(json.dumps({'modules': [m.__file__ for m in (cola_hear, eval, pretrain, suite)], 'path': sys.path}))"
@@ -128,3 +150,91 @@ def test_the_installed_wheel_validates_and_probes_from_anywhere(mini_suite: Path
     changed = sorted(set(status.splitlines()) ^ set(checkout_before[0].splitlines()))
     new_entries = sorted(set(entries) ^ set(checkout_before[1]))
     assert not changed and not new_entries, f"the checkout changed: git status {changed}, top level {new_entries}"
+
+
+# What the core install must not bring: the extras' packages (cola_hear imports none of them).
+NOT_CORE = ("pandas", "sklearn", "matplotlib", "music21", "tensorboard", "pyarrow")
+
+
+def _closure(requirements: list[Requirement]) -> dict[str, Distribution]:
+    """The installed distributions (of this environment) that ``requirements`` need, transitively,
+    with the extras a requirement asks for (``cuda-toolkit[cublas,...]``) and markers evaluated."""
+    found: dict[str, Distribution] = {}
+    todo = [(r, "") for r in requirements]
+    seen: set[tuple[str, str]] = set()
+    while todo:
+        requirement, extra = todo.pop()
+        if requirement.marker and not requirement.marker.evaluate({"extra": extra}):
+            continue
+        name = canonicalize_name(requirement.name)
+        for wanted in ["", *sorted(requirement.extras)]:
+            if (name, wanted) in seen:
+                continue
+            seen.add((name, wanted))
+            try:
+                found[name] = dist = distribution(name)
+            except PackageNotFoundError:
+                raise AssertionError(f"{requirement} is not installed in {sys.prefix}") from None
+            todo += [(Requirement(line), wanted) for line in dist.requires or []]
+    return found
+
+
+def _expose(dists: list[Distribution], site: Path) -> None:
+    """Link each top-level entry (packages, modules, ``.dist-info``, ``.pth``) of ``dists`` into ``site``."""
+    for dist in dists:
+        for top in {f.parts[0] for f in dist.files or [] if f.parts[0] not in ("..", "__pycache__")}:
+            if not (site / top).exists():
+                (site / top).symlink_to(Path(dist.locate_file(top)))
+
+
+def _core_requirements(wheel: Path, python: Path, work: Path, env: dict[str, str]) -> list[Requirement]:
+    """The wheel's own ``Requires-Dist`` lines without an extra marker (read with the venv's Python)."""
+    text = _run([str(python), "-c", (
+        "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); "
+        "print(next(z.read(n).decode() for n in z.namelist() if n.endswith('.dist-info/METADATA')))"
+    ), str(wheel)], work, env)  # fmt: skip
+    lines = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
+    return [r for r in map(Requirement, lines) if not (r.marker and "extra" in str(r.marker))]
+
+
+def test_the_wheel_validates_with_only_its_core_dependencies(wheel: Path, tmp_path: Path) -> None:
+    """``pip install cola-hear`` with no extra gives a HEAR module that the real validator passes.
+
+    No download: the fresh venv's ``site-packages`` links the installed distributions of the
+    project's environment that the wheel's core requirements need (their transitive closure,
+    read from their metadata), and nothing else: no pandas, scikit-learn, matplotlib, music21,
+    tensorboard or pyarrow. A ``.pth`` line would expose all of ``.venv``; a uv install from its
+    cache would copy gigabytes and depend on that cache. hearvalidator needs more than the core: it
+    imports ``torch`` and ``tensorflow`` at module level, so it is linked too (without its declared
+    pins, as the bootstrap installs it) with ``tensorflow-cpu``'s closure, which holds none of the
+    packages above. pip then installs the wheel *with* dependency resolution and ``--no-index``: it
+    succeeds only if every core range is satisfied by what is linked, and it can install nothing
+    else (so it never replaces, through a link, a file of the project's environment).
+    """
+    env = _environment(tmp_path)
+    work = tmp_path / "work"
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path, env)
+    python = venv / "bin" / "python"
+    site = Path(
+        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], work, env).strip()
+    )
+
+    core = _core_requirements(wheel, python, work, env)
+    assert {canonicalize_name(r.name) for r in core} == {
+        "torch", "torchaudio", "timm", "safetensors", "numpy", "soundfile",
+    }, core  # fmt: skip
+    dists = _closure([*core, Requirement("tensorflow-cpu")])
+    _expose([*dists.values(), distribution("hearvalidator")], site)
+    _run([*PIP, "--python", str(python), "install", "--no-index", "-q", str(wheel)], work, env)
+
+    absent = json.loads(_run([str(python), "-c", (
+        "import importlib.util, json, sys; "
+        "print(json.dumps([m for m in sys.argv[1:] if importlib.util.find_spec(m) is None]))"
+    ), *NOT_CORE], work, env))  # fmt: skip
+    assert absent == list(NOT_CORE), f"the core environment exposes {sorted(set(NOT_CORE) - set(absent))}"
+    where = _run([str(python), "-c", "import cola_hear; print(cola_hear.__file__)"], work, env).strip()
+    assert Path(where).is_relative_to(site) and not Path(where).is_symlink(), where
+
+    out = _run([str(python), "-m", "hearvalidator.validate", "cola_hear"], work, env)
+    assert "Looks good!" in out, out[-3000:]
