@@ -20,7 +20,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class FrontEndConfig:
-    """Log-mel front end of the COLA recipe (DESIGN.md section 3)."""
+    """Log-mel front end of the COLA recipe: the values of the official google-research ``cola`` code."""
 
     sample_rate: int = 16000
     win_length: int = 400  # 25 ms

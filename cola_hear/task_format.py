@@ -1,4 +1,4 @@
-"""The HEAR 2021 task format's metadata schema, in one place (DESIGN.md section 5).
+"""The HEAR 2021 task format's metadata schema, in one place (the format: suite/README.md).
 
 The evaluation harness (``eval.tasks``) reads any HEAR task folder with it; the suite builder's validator
 (``suite.hear_check``) checks the folders this project builds against it (and its own stricter rules:

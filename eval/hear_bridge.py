@@ -1,6 +1,7 @@
 """The HEAR protocol: heareval's own runners on today's stack, with runtime fixes, never edited copies.
 
-Fixes (DESIGN.md section 6), applied in the process that runs heareval:
+heareval 2021.1.3 predates the pinned stack (requirements*.txt: torch 2.11, Lightning 1.9.5);
+these fixes, applied in the process that runs heareval, make it run there:
 
 * ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``: torch >= 2.6 loads checkpoints with
   ``weights_only=True``; heareval's own Lightning checkpoints hold classes.

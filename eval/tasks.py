@@ -2,7 +2,7 @@
 
 A task folder holds ``task_metadata.json``, ``labelvocabulary.csv``, one
 ``<split>.json`` of labels per split and audio at ``<sample_rate>/<split>/*.wav``
-(DESIGN.md section 5). A tasks folder holds task folders.
+(the format in full: suite/README.md). A tasks folder holds task folders.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Writing tasks in the HEAR 2021 task format (DESIGN.md section 5); ``suite.hear_check`` checks them.
+"""Writing tasks in the HEAR 2021 task format (suite/README.md); ``suite.hear_check`` checks them.
 
 A task folder ``<name>-v<version>-<mode>/`` holds ``task_metadata.json``,
 ``labelvocabulary.csv``, one ``<split>.json`` per split, audio at

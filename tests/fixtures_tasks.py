@@ -2,7 +2,7 @@
 
 Sounds are synthesised (tones, sweeps, noise bursts) and written as 16 kHz mono
 PCM_16 WAV files, with the metadata, label vocabulary and split files heareval
-reads (DESIGN.md section 5). Everything is deterministic given the seed.
+reads (the format: suite/README.md). Everything is deterministic given the seed.
 """
 
 from __future__ import annotations
