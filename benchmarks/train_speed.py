@@ -18,12 +18,20 @@ log = logging.getLogger(__name__)
 
 SECTION = "2 pretrain"
 SEED_RATIO_TARGET = 2.5  # our best CPU step over the seed article model (issue 13; issue 6 asked 2x)
+# Smaller members of timm's EfficientNet family (same stages, SE blocks and 1280-d head; the width and depth of
+# TinyNet's scaling rule), selected with encoder.name: pairs per CPU-second against efficientnet_b0.
+FAST_ENCODERS = ("tinynet_d", "tinynet_e")
 
 
 def step_config(
-    batch: int, amp: str, device: str = "cpu", channels_last: bool = True, compile: bool = False
+    batch: int,
+    amp: str,
+    device: str = "cpu",
+    channels_last: bool = True,
+    compile: bool = False,
+    encoder: str = "efficientnet_b0",
 ) -> PretrainConfig:
-    """The shipped ``default`` config at ``batch`` pairs per step."""
+    """The shipped ``default`` config at ``batch`` pairs per step (with another timm ``encoder``)."""
     return load_config(
         "default",
         {
@@ -32,14 +40,30 @@ def step_config(
             "train.device": device,
             "train.channels_last": channels_last,
             "train.compile": compile,
+            "encoder.name": encoder,
         },
     )
 
 
-def our_step(batch: int, amp: str, steps: int, warmup: int, compile: bool = False) -> float:
+def our_step(
+    batch: int, amp: str, steps: int, warmup: int, compile: bool = False, encoder: str = "efficientnet_b0"
+) -> float:
     """Pairs per second of our training step on the CPU (``amp``: "off" or "bf16")."""
-    result = benchmark_step(step_config(batch, amp, compile=compile), steps=steps, warmup=warmup)
+    result = benchmark_step(step_config(batch, amp, compile=compile, encoder=encoder), steps=steps, warmup=warmup)
     return float(result["pairs_per_s"])
+
+
+def encoder_rows(batch: int, steps: int, warmup: int, b0: float) -> list[Row]:
+    """The training step with each of ``FAST_ENCODERS``, fp32, against efficientnet_b0's rate ``b0``."""
+    rows = []
+    for name in FAST_ENCODERS:
+        log.info("[2 pretrain] our step with encoder %s, batch %d, fp32", name, batch)
+        rate = our_step(batch, "off", steps, warmup, encoder=name)
+        log.info("[2 pretrain]   %.1f pairs/s", rate)
+        item = f"our step, encoder {name}, batch {batch}, fp32 channels_last"
+        note = "ratio vs efficientnet_b0 (the official encoder), same step"
+        rows.append(Row(SECTION, item, rate, "pairs/s", ratio(rate, b0), note))
+    return rows
 
 
 def profile_step(batch: int, amp: str, path: Path, row_limit: int = 25) -> Path:
@@ -78,6 +102,7 @@ def train_rows(settings: Settings) -> tuple[list[Row], float]:
             "ratio vs the seed model; both views in one encoder pass",
         ),
     ]
+    rows += encoder_rows(b, s.train_steps, s.train_warmup, fp32)
     best, best_amp = fp32, "off"
     if cpu_bf16():
         log.info("[2 pretrain] our step bf16 autocast, batch %d", b)

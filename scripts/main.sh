@@ -55,7 +55,7 @@ random="$OUT/weights/random-init-like-default-s0.safetensors"
 control="$OUT/weights/control-s0.safetensors"
 [[ -f $random ]] || cola-eval random-weights --seed 0 --like "$(python -c 'import cola_hear; print(cola_hear.default_weights_path())')" --out "$random"
 [[ -f $control ]] || OMP_NUM_THREADS=2 cola-pretrain calibrate --config transfer --data "$POOL" --seed 0 --batches 100 \
-    --no-cache --no-progress --out "$control"
+    --no-progress --out "$control"
 pretrain & pretrain_pid=$!
 { probe --module cola_hear --name cola && probe --module eval.baselines.logmel_stats --name logmel-stats; } & main_pid=$!
 probe --module cola_hear --weights "$random" --name random-init-stage0

@@ -42,6 +42,8 @@ def test_quick_benchmark_writes_every_figure_of_its_sections(tmp_path, capsys):
     assert number("2 pretrain", "our step, batch 8, fp32") > 0
     assert number("2 pretrain", "our step, batch 8, fp32", "ratio") > 0
     assert number("2 pretrain", "our best CPU step / seed model") > 0
+    for encoder in ("tinynet_d", "tinynet_e"):  # faster encoders of timm's EfficientNet family, same step
+        assert number("2 pretrain", f"our step, encoder {encoder}, batch 8", "ratio") > 0
     assert items[("2 pretrain", "our step with torch.compile, batch 8, fp32 channels_last")]["value"].startswith(
         "not measured"
     )  # compiling is left to the full run
