@@ -79,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--epochs", type=int, default=20)
     finetune.add_argument("--batch-size", type=int, default=32)
     finetune.add_argument("--encoder-lr", type=float, default=1e-4)
+    finetune.add_argument(
+        "--head-on",
+        choices=("final", "readout"),
+        default="final",
+        help="the head on the encoder's final layer (the seed article) or on the weights' hear.readout (default final)",
+    )
+    finetune.add_argument(
+        "--probe-epochs", type=int, default=0, help="epochs training the head alone before the encoder (default 0)"
+    )
     finetune.set_defaults(func=_finetune)
 
     rnd = sub.add_parser(
@@ -197,13 +206,21 @@ def _hear(args: argparse.Namespace) -> None:
 
 
 def _finetune(args: argparse.Namespace) -> None:
+    from cola_hear.weights import load_weights
     from eval.finetune import FinetuneConfig, finetune_task
     from eval.modules import ModuleSpec
     from eval.results import append_rows
     from eval.runner import probe_rows
     from eval.tasks import find_tasks
 
-    config = FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, encoder_lr=args.encoder_lr)
+    config = FinetuneConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        encoder_lr=args.encoder_lr,
+        head_on=args.head_on,
+        probe_epochs=args.probe_epochs,
+    )
+    readout = config.readout(load_weights(args.weights))
     inits = ("pretrained", "scratch") if args.init == "both" else (args.init,)
     all_rows = []
     for task in find_tasks(args.tasks_dir, args.task):
@@ -211,9 +228,10 @@ def _finetune(args: argparse.Namespace) -> None:
             name = (args.name or args.weights.stem) if init == "pretrained" else args.scratch_name
             spec = ModuleSpec("cola_hear", args.weights, name)
             results = finetune_task(args.weights, task, init, list(range(args.seeds)), config)
-            # the whole encoder is trained, with a head on its final layer (the seed article's experiment), in fp32
+            # the whole encoder is trained, with a head on its final layer (the seed article's experiment) or on
+            # the weights' read-out, in fp32
             rows = probe_rows(
-                results, task, spec, spec.weights_checksum(), "finetune", {"readout": "final", "precision": "fp32"}
+                results, task, spec, spec.weights_checksum(), "finetune", {"readout": readout, "precision": "fp32"}
             )
             if not args.no_write:
                 append_rows(rows, args.results_dir)

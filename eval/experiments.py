@@ -89,6 +89,7 @@ class Model:
     set: tuple[str, ...] = ()  # further scripts/weights_variant.py settings
     protocols: tuple[str, ...] = ("linear_probe",)
     init: str = "pretrained"  # fine-tuning start
+    finetune: dict = field(default_factory=dict)  # this model's cola-eval finetune options over [finetune]
     stage: str | None = None  # the reproduce.sh stage of its linear probe
     pool: str = ""
 

@@ -40,6 +40,7 @@ DEFAULT_WEIGHTS = ROOT / "cola_hear" / "assets" / "default.safetensors"
 # The control's data pipeline: the recipe of the shipped weights (crops, augmentations, batch size).
 CONTROL_CONFIG = "transfer"
 CONTROL_BATCHES = 100
+FINETUNE_OPTIONS = ("seeds", "epochs", "encoder_lr", "head_on", "probe_epochs")  # experiments.toml -> cola-eval finetune
 
 
 class Runner:
@@ -106,10 +107,10 @@ class Runner:
         weights = self.model_weights(model)
         where = ["--tasks-dir", str(self.suite)]
         if protocol == "finetune":
-            ft = self.exp.finetune
+            ft = {**self.exp.finetune, **model.finetune}
             start = _here(weights or DEFAULT_WEIGHTS)
             names = ["--name", model.name] if model.init == "pretrained" else ["--scratch-name", model.name]
-            recipe = _options(ft, ("seeds", "epochs", "encoder_lr"))  # absent: cola-eval finetune's defaults
+            recipe = _options(ft, FINETUNE_OPTIONS)  # absent: cola-eval finetune's defaults
             for task in ft.get("tasks", ()):
                 self.command(
                     ["cola-eval", "finetune", "--weights", str(start), "--init", model.init, *names, *where,

@@ -135,3 +135,19 @@ def test_only_runs_the_models_whose_names_match(capsys, monkeypatch):
     assert names == expected and len(names) == 9
     with pytest.raises(SystemExit, match="no model of stage"):
         SCRIPT.main(["--runs", "R", "--suite", "S", "run", "readouts", "--dry-run", "--only", "nothing*"])
+
+
+def test_a_models_finetune_options_override_the_shared_recipe(capsys, monkeypatch):
+    commands = _dry_run("finetune", capsys, monkeypatch)
+    by_name = {}
+    for args in commands:
+        if args[1:3] == ["cola-eval", "finetune"]:
+            by_name.setdefault(_option(args, "--name") or _option(args, "--scratch-name"), args)
+    shared = EXPERIMENTS.finetune
+    for name, args in by_name.items():
+        own = EXPERIMENTS.models[name].finetune
+        assert _option(args, "--head-on") == own.get("head_on"), name
+        assert _option(args, "--probe-epochs") == (str(own["probe_epochs"]) if "probe_epochs" in own else None)
+        assert float(_option(args, "--encoder-lr")) == own.get("encoder_lr", shared["encoder_lr"])
+        assert _option(args, "--epochs") == str(shared["epochs"])
+    assert {"cola-ft-readout", "scratch-ft-readout", "scratch"} <= set(by_name)
