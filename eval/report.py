@@ -301,10 +301,12 @@ def transfer_table(summary: pd.DataFrame, transfers: tuple[Transfer, ...]) -> tu
     return "\n".join(lines), sentences
 
 
-def control_average(summary: pd.DataFrame, controls: tuple[str, ...]) -> tuple[float, float, int]:
-    """The control's suite average over its seeds, its spread (the spread of the seeds' averages combined with
-    the mean probe spread) and the number of seeds measured."""
-    averages = [suite_average(summary, c) for c in controls]
+def control_average(
+    summary: pd.DataFrame, controls: tuple[str, ...], tasks: list[str] | None = None
+) -> tuple[float, float, int]:
+    """The control's suite average (over ``tasks``, default all) over its seeds, its spread (the spread of the
+    seeds' averages combined with the mean probe spread) and the number of seeds measured."""
+    averages = [suite_average(summary, c, tasks) for c in controls]
     measured = [(m, s) for m, s, n in averages if n]
     if not measured:
         return math.nan, math.nan, 0
@@ -324,13 +326,16 @@ def readout_table(
         "|---|---|---:|---:|---:|---|",
     ]
     valid_of = dict(zip(valid["model"], valid["valid"], strict=True)) if not valid.empty else {}
+    full = summary["task"][summary["metric"].map(is_percent)].nunique() if not summary.empty else 0
     chosen, strongest = None, None
     for r in comparisons:
         measured = [m for m in r.learned if not summary.empty and suite_average(summary, m)[2]]
         name = measured[0] if measured else r.learned[0]
-        mean, std, n = suite_average(summary, name) if measured else (math.nan, math.nan, 0)
-        cmean, cstd, seeds = control_average(summary, r.controls) if not summary.empty else (math.nan, math.nan, 0)
+        tasks = _common_tasks(summary, [name, *r.controls]) if measured else []
+        mean, std, n = suite_average(summary, name, tasks) if measured else (math.nan, math.nan, 0)
+        cmean, cstd, seeds = control_average(summary, r.controls, tasks) if n else (math.nan, math.nan, 0)
         learned = f"`{name}` {mean:.1f} ± {std:.1f}" if n else f"`{name}` not run"
+        learned += f" ({n} of {full} tasks)" if n and n < full else ""
         control = f"{cmean:.1f} ± {cstd:.1f} ({seeds})" if seeds else "not run"
         diff, spread = mean - cmean, math.hypot(std, cstd)
         v = verdict(diff, spread) if n and seeds else "needs rows"
@@ -352,6 +357,13 @@ def readout_table(
             f"{mean - cmean:+.1f} ± {math.hypot(std, cstd):.1f}, **learned {v}**."
         )
     return "\n".join(lines), sentences
+
+
+def _common_tasks(summary: pd.DataFrame, models: list[str]) -> list[str]:
+    """Tasks that every one of ``models`` that has rows was measured on."""
+    present = [set(summary.loc[summary["model"] == m, "task"]) for m in models]
+    present = [tasks for tasks in present if tasks]
+    return sorted(set.intersection(*present)) if present else []
 
 
 def models_table(rows: dict[str, pd.DataFrame]) -> str:

@@ -95,4 +95,8 @@ def test_learned_vs_control_table_picks_the_read_out_on_validation_and_the_stron
     assert "`c` not run" in lines[4] and "needs rows" in lines[4]
     # chosen on validation (a, 90 > 80) although b is ahead on test; the strongest control is A's (61 > 51)
     (sentence,) = sentences
+    # a learned run measured on part of the suite is compared on the tasks it has, and says so
+    partial = pd.concat([summary, _summary({"p": [65.0]})])
+    table, _ = readout_table(partial, valid, (ReadoutComparison("P", ("p",), ("a-bn-s0", "a-bn-s1")),))
+    assert "`p` 65.0 ± 1.0 (1 of 2 tasks)" in table and "| 60.0 ± " in table  # controls on task t0 only
     assert "(A, `a`, valid 90.0)" in sentence and "(A, 2 seeds) 61.0" in sentence and "ties" in sentence
