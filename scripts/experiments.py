@@ -40,7 +40,8 @@ DEFAULT_WEIGHTS = ROOT / "cola_hear" / "assets" / "default.safetensors"
 # The control's data pipeline: the recipe of the shipped weights (crops, augmentations, batch size).
 CONTROL_CONFIG = "transfer"
 CONTROL_BATCHES = 100
-FINETUNE_OPTIONS = ("seeds", "epochs", "encoder_lr", "head_on", "probe_epochs")  # experiments.toml -> cola-eval finetune
+# the experiments.toml fine-tuning settings passed on to cola-eval finetune
+FINETUNE_OPTIONS = ("seeds", "epochs", "encoder_lr", "head_on", "probe_epochs")
 
 
 class Runner:
