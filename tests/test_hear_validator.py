@@ -38,24 +38,34 @@ def exported_weights(tmp_path_factory) -> Path:
     return run_training(small_config(tones, out, **{"train.max_steps": 4})).weights
 
 
-CASES = {  # case -> (module, weights fixture or None, through the bridge's peer fixes, text the output must hold)
-    "shipped weights": ("cola_hear", None, False, ""),
-    "random-init weights": ("cola_hear", "random_weights", False, ""),
-    "read-out variant": ("cola_hear", "readout_variant", False, ""),
-    "exported by pretraining": ("cola_hear", "exported_weights", False, ""),
-    "log-mel statistics baseline": ("eval.baselines.logmel_stats", None, False, ""),
-    "peer hearbaseline.naive": ("hearbaseline.naive", None, True, "Interval between timestamps is 50.0ms"),
+# case -> (module, weights fixture or None, through the bridge's peer fixes, the scene embedding size the
+# validator must report for it, any further text its output must hold)
+CASES = {
+    "shipped weights": ("cola_hear", None, False, 1024, ""),  # stage 0, mean and std (transfer.toml)
+    "random-init weights": ("cola_hear", "random_weights", False, 1280, ""),  # the final layer (default read-out)
+    "read-out variant": ("cola_hear", "readout_variant", False, 1984, ""),  # stage1 + stage2 + final
+    "exported by pretraining": ("cola_hear", "exported_weights", False, 1280, ""),
+    "log-mel statistics baseline": ("eval.baselines.logmel_stats", None, False, 128, ""),
+    "peer hearbaseline.naive": ("hearbaseline.naive", None, True, 4096, "Interval between timestamps is 50.0ms"),
     # about 45 s on the 2-core host: CREPE's full model on 16 x 2 s and 8 x 3.74 s of noise
-    "peer hearbaseline.torchcrepe": ("hearbaseline.torchcrepe", None, False, ""),
+    "peer hearbaseline.torchcrepe": ("hearbaseline.torchcrepe", None, False, 2048, ""),
 }
 FAST = {"shipped weights"}  # `make test` validates the shipped module; SLOW=1 (CI) every kind
 
 
 @pytest.mark.parametrize("case", [c if c in FAST else pytest.param(c, marks=pytest.mark.slow) for c in CASES], ids=str)
 def test_hear_validator_accepts(case, request):
-    module, fixture, bridge, expected = CASES[case]
+    """The validator passes (exit 0, "Looks good!") on the weights asked for, with the module's own size."""
+    module, fixture, bridge, size, expected = CASES[case]
     weights = request.getfixturevalue(fixture) if fixture else None
-    assert expected in run_hear_validator(module, weights, bridge=bridge, timeout=900)
+    lines = run_hear_validator(module, weights, bridge=bridge, timeout=900).splitlines()
+    loaded = (
+        f"  - Loading model with weights file: {weights}" if weights else "  - No weight file provided. Using default"
+    )
+    assert loaded in lines, lines[:5]
+    assert f"  - scene_embedding_size: {size}" in lines, [line for line in lines if "embedding_size" in line]
+    assert f"  - Received embedding of shape: torch.Size([8, {size}])" in lines  # the scene embeddings
+    assert not expected or f"  - {expected}" in lines, expected
 
 
 def test_the_validator_check_fails_when_the_module_does_not_load(tmp_path):
