@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.settings import DEFAULT_SECTIONS, QUICK, SECTIONS, Settings, Sizes
-from benchmarks.table import REPO_ROOT, Row, cpu_bf16, format_table, machine_rows, markdown_table, write_csv
+from benchmarks.table import (
+    REPO_ROOT,
+    Row,
+    cpu_bf16,
+    format_table,
+    machine_rows,
+    markdown_table,
+    shown_path,
+    write_csv,
+)
 from cola_hear.atomic import atomic_write_text
 
 log = logging.getLogger("benchmarks")
@@ -187,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append(Row("machine", "run", "quick" if args.quick else "full", notes=f"sections {args.sections}"))
         command = " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])])
         rows.append(Row("machine", "command", command))
-        rows.append(Row("machine", "weights", weights_note, notes=str(weights)))
+        rows.append(Row("machine", "weights", weights_note, notes=shown_path(weights)))
         section_rows, failed = run_sections(sections, settings)
     rows += section_rows + machine_rows("end")
     rows.append(Row("machine", "benchmark wall time", time.perf_counter() - started, "s"))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.settings import Settings
-from benchmarks.table import REPO_ROOT, Row
+from benchmarks.table import REPO_ROOT, Row, shown_path
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def eval_rows(settings: Settings) -> list[Row]:
     names = task_names(tasks_dir)
     limit = settings.sizes.eval_tasks
     chosen = names[:limit] if limit else None
-    shown = tasks_dir.relative_to(REPO_ROOT) if tasks_dir.is_relative_to(REPO_ROOT) else tasks_dir
+    shown = shown_path(tasks_dir)
     where = f"{len(chosen or names)} of {len(names)} tasks in {shown}" if chosen else f"{len(names)} tasks in {shown}"
     seeds = settings.sizes.eval_seeds
     log.info(

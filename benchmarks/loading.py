@@ -17,7 +17,7 @@ import numpy as np
 
 from benchmarks.inputs import generated_audio
 from benchmarks.settings import Settings
-from benchmarks.table import REPO_ROOT, Row, ratio, verdict
+from benchmarks.table import REPO_ROOT, Row, ratio, shown_path, verdict
 from cola_hear.audio_io import AudioError, audio_info, load_audio
 from pretrain.config import PretrainConfig, load_config
 from pretrain.manifest import AudioFile, cache_key, find_audio_files
@@ -53,7 +53,7 @@ def choose_source(settings: Settings, config: PretrainConfig) -> Source:
         return Source(folder, work / "cache", f"generated audio ({settings.sizes.generated_seconds:g} s)")
     cache_dir = REPO_ROOT / config.data.cache_dir
     if has_cache(settings.pool, cache_dir, config.frontend.sample_rate):
-        return Source(settings.pool, cache_dir, f"{settings.pool} (existing decoded-audio cache)")
+        return Source(settings.pool, cache_dir, f"{shown_path(settings.pool)} (existing decoded-audio cache)")
     files = find_audio_files([settings.pool])
     count = min(settings.sizes.pool_subset_files, len(files))
     picked = sorted(set(np.linspace(0, len(files) - 1, count).round().astype(int).tolist()))  # spread over the pool
@@ -68,7 +68,7 @@ def choose_source(settings: Settings, config: PretrainConfig) -> Source:
         len(picked),
         len(files),
     )
-    return Source(subset, work / "cache", f"{len(picked)} of the {len(files)} files of {settings.pool}")
+    return Source(subset, work / "cache", f"{len(picked)} of the {len(files)} files of {shown_path(settings.pool)}")
 
 
 def cache_loader_rate(source: Source, config: PretrainConfig, batch: int, batches: int) -> tuple[float, dict]:

@@ -19,6 +19,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 NOT_MEASURED_NO_GPU = "not measured (no GPU)"
 
 
+def shown_path(path: str | os.PathLike) -> str:
+    """A path as the published tables show it: relative to the repository root, never the machine's
+    absolute path (a path outside the repository shows its name only)."""
+    resolved = Path(path).resolve()
+    if resolved.is_relative_to(REPO_ROOT):
+        return resolved.relative_to(REPO_ROOT).as_posix()
+    return f"{resolved.name} (outside the repository)"
+
+
 @dataclass(frozen=True)
 class Row:
     """One figure. ``ratio`` is this figure over the baseline that ``notes`` names (None: no comparison)."""

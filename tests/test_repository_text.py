@@ -55,3 +55,26 @@ def test_markdown_links_point_at_files_in_the_repository(name: str) -> None:
         path = (ROOT / name).parent / target.split("#")[0]
         assert path.resolve().is_relative_to(ROOT), f"{name} links outside the repository: {target}"
         assert path.exists(), f"{name} links to a missing file: {target}"
+
+
+MACHINE_PATH = re.compile(r"(?<![\w.~-])/(work|root|home|tmp|Users|mnt|var|opt|srv)/")
+
+
+def test_published_results_hold_no_absolute_machine_path() -> None:
+    published = {name: text for name, text in text_files().items() if name.startswith("results/")}
+    assert published, "no results/ files seen"
+    found = [
+        f"{name}:{text.count(chr(10), 0, m.start()) + 1}: {text[m.start() : m.start() + 60]}"
+        for name, text in published.items()
+        for m in [*MACHINE_PATH.finditer(text), *re.finditer(re.escape(str(ROOT)), text)]
+    ]
+    assert not found, found
+
+
+def test_benchmark_tables_show_paths_relative_to_the_repository(tmp_path: Path, monkeypatch) -> None:
+    from benchmarks.table import shown_path
+
+    assert shown_path(ROOT / "cola_hear" / "assets" / "default.safetensors") == "cola_hear/assets/default.safetensors"
+    monkeypatch.chdir(ROOT)
+    assert shown_path("data/pool") == "data/pool"
+    assert shown_path(tmp_path / "w.safetensors") == "w.safetensors (outside the repository)"
