@@ -10,7 +10,8 @@ hear-validator checks the installed ``cola_hear`` and the installed ``cola-eval`
 of one mini-suite task. Afterwards the environment (the installed packages), the task folder and the
 checkout are as they were, and the results and embedding cache are under the working folder.
 
-A second test installs the same wheel where only the core dependencies are (see its docstring).
+A second test installs the same wheel where only the core dependencies are, and a third checks
+that the pinned environment satisfies every extra of the wheel (see their docstrings).
 """
 
 from __future__ import annotations
@@ -238,3 +239,24 @@ def test_the_wheel_validates_with_only_its_core_dependencies(wheel: Path, tmp_pa
 
     out = _run([str(python), "-m", "hearvalidator.validate", "cola_hear"], work, env)
     assert "Looks good!" in out, out[-3000:]
+
+
+def test_the_pinned_environment_satisfies_every_extra_of_the_wheel(wheel: Path, tmp_path: Path) -> None:
+    """``pip install 'cola-hear[all,dev]'`` resolves, offline, to the pins the bootstrap installed.
+
+    A fresh venv sees the project's environment through a ``deps.pth`` path line (as the first test);
+    pip's dry run with ``--no-index`` can find nothing new, so it succeeds only if every range of
+    the core and of the extras (the self-referential ``[all]`` included) holds for an installed pin.
+    """
+    env = _environment(tmp_path)
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path, env)
+    python = venv / "bin" / "python"
+    site = Path(
+        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp_path, env).strip()
+    )
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    out = _run(
+        [*PIP, "--python", str(python), "install", "--dry-run", "--no-index", f"{wheel}[all,dev]"], tmp_path, env
+    )
+    assert out.strip().splitlines()[-1] == f"Would install cola-hear-{wheel.name.split('-')[1]}", out[-2000:]
