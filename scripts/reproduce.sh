@@ -161,8 +161,9 @@ bench() {
 }
 
 report() {
-    stage "results/README.md and the README's headline table"
+    stage "results/README.md, the README's headline table and the model card"
     cola-eval report --readme README.md
+    python scripts/model_card.py
 }
 
 stages=("$@")
