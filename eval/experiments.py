@@ -111,6 +111,7 @@ class Experiments:
     finetune: dict[str, object] = field(default_factory=dict)  # cola-eval finetune arguments
     headline: tuple[HeadlineRow, ...] = ()
     readouts: tuple[ReadoutComparison, ...] = ()
+    main_table: tuple[str, ...] = ()  # the report's opening table: the few models that matter
 
     def referenced(self) -> set[str]:
         """Every model name the report's comparisons use."""
@@ -118,7 +119,7 @@ class Experiments:
         names |= {n for a in self.ablations for n in (a.better, a.worse)}
         names |= {n for t in self.transfers for n in (t.model, *t.randoms)}
         names |= {h.model for h in self.headline}
-        names |= {n for r in self.readouts for n in (*r.learned, *r.controls)}
+        names |= {n for r in self.readouts for n in (*r.learned, *r.controls)} | set(self.main_table)
         return names | {n for models in self.curve_references.values() for n in models}
 
     def peer_names(self) -> dict[str, str]:
@@ -146,6 +147,7 @@ def load_experiments(path: str | Path) -> Experiments:
             hear=dict(data.get("hear", {})),
             finetune=dict(data.get("finetune", {})),
             headline=tuple(HeadlineRow(**h) for h in report.get("headline", ())),
+            main_table=tuple(report.get("main_table", ())),
             readouts=tuple(
                 ReadoutComparison(r["readout"], _names(r["learned"]), tuple(r["controls"]))
                 for r in report.get("readouts", ())
@@ -156,6 +158,8 @@ def load_experiments(path: str | Path) -> Experiments:
     unknown = sorted(exp.referenced() - set(models))
     if unknown:
         raise ConfigError(f"{path}: the report compares models with no [models] entry: {unknown}")
+    if len(exp.main_table) > 10:
+        raise ConfigError(f"{path}: [report] main_table lists {len(exp.main_table)} models; at most 10")
     bad = [a.title for a in exp.ablations if a.protocol not in PROTOCOLS]
     if bad:
         raise ConfigError(f"{path}: ablations with an unknown protocol: {bad}")

@@ -57,6 +57,7 @@ class ReportConfig:
     ablations: tuple[Ablation, ...] = ()
     transfers: tuple[Transfer, ...] = ()
     readouts: tuple[ReadoutComparison, ...] = ()  # the learned-vs-control table
+    main_table: tuple[str, ...] = ()  # the models of the opening table (at most ten)
     # horizontal lines of the probe-vs-steps plot (their mean when several)
     curve_references: dict[str, tuple[str, ...]] = field(default_factory=dict)
     peers: dict[str, str] = field(default_factory=dict)  # HEAR peer module -> its result name
@@ -76,6 +77,7 @@ class ReportConfig:
             ablations=experiments.ablations,
             transfers=experiments.transfers,
             readouts=experiments.readouts,
+            main_table=experiments.main_table,
             curve_references=experiments.curve_references,
             peers=experiments.peer_names(),
             headline=experiments.headline,
@@ -155,24 +157,26 @@ def model_order(summary: pd.DataFrame, config: ReportConfig) -> list[str]:
     return first + [m for m in present if m not in first]
 
 
+def _short(task: str) -> str:
+    """A task's name without its version and mode suffix ("pitch-v1.0.0-full" -> "pitch")."""
+    return task.split("-v")[0] if "-v" in task else task
+
+
 def results_table(summary: pd.DataFrame, models: list[str]) -> str:
-    """Markdown table: one row per task, one column per model, plus the suite average."""
+    """Markdown table: one row per model with its suite average, then one column per task."""
     tasks = sorted(set(summary["task"]))
     cells = {(r.task, r.model): r for r in summary.itertuples()}
-    lines = ["| task | metric | " + " | ".join(f"`{m}`" for m in models) + " |", "|---|---|" + "---:|" * len(models)]
-    for task in tasks:
-        metric = next(cells[(task, m)].metric for m in models if (task, m) in cells)
-        row = [_cell(cells.get((task, m))) for m in models]
-        lines.append(f"| {task} | {metric}{' (x100)' if is_percent(metric) else ''} | " + " | ".join(row) + " |")
-    rate_tasks = [t for t in tasks if is_percent(next(cells[(t, m)].metric for m in models if (t, m) in cells))]
-    averages = []
+    metrics = {t: next(cells[(t, m)].metric for m in set(summary["model"]) if (t, m) in cells) for t in tasks}
+    rate_tasks = [t for t in tasks if is_percent(metrics[t])]
+    head = [f"{_short(t)} ({metrics[t]}{', x100' if is_percent(metrics[t]) else ''})" for t in tasks]
+    lines = ["| model | suite average (points) | " + " | ".join(head) + " |", "|---|---:|" + "---:|" * len(tasks)]
     for m in models:
         mean, std, n = suite_average(summary, m)
         note = "" if n == len(rate_tasks) else f" ({n}/{len(rate_tasks)} tasks)"
         single = all(cells[(t, m)].n <= 1 for t in tasks if (t, m) in cells)
         spread = "" if single else f" ± {std:.1f}"
-        averages.append("–" if not n else f"**{mean:.1f}{spread}**{note}")
-    lines.append("| **suite average** | points | " + " | ".join(averages) + " |")
+        average = "–" if not n else f"**{mean:.1f}{spread}**{note}"
+        lines.append(f"| `{m}` | {average} | " + " | ".join(_cell(cells.get((t, m))) for t in tasks) + " |")
     return "\n".join(lines)
 
 
@@ -186,57 +190,41 @@ def _cell(r: object | None) -> str:
     return text
 
 
-def wins_losses_text(summary: pd.DataFrame, main: str, others: list[str]) -> list[str]:
-    """One plain sentence per comparison of ``main`` against another model, computed from the table."""
-    lines = []
+def comparison_table(summary: pd.DataFrame, main: str, others: list[str]) -> str:
+    """``main`` against each other model, one row each: suite-average difference over the tasks both have, its
+    spread, the verdict, and the tasks won / tied / lost (ahead / equal / behind with one run a side)."""
+    lines = [
+        f"| `{main}` vs | tasks | difference (points) | spread | verdict | tasks won / tied / lost |",
+        "|---|---:|---:|---:|---|---|",
+    ]
     for other in others:
         c = compare(summary, main, other)
         if not c["common"]:
             continue
-        parts = [f"`{main}` vs `{other}`: "]
-        if c["single"]:
-            parts.append(f"ahead on {len(c['wins'])} task(s){_names(c['wins'])}, ")
-            parts.append(f"behind on {len(c['losses'])}{_names(c['losses'])}, ")
-            parts.append(f"equal on {len(c['ties'])}{_names(c['ties'])} (one run a task: no seed spread).")
-        else:
-            parts.append(f"wins on {len(c['wins'])} task(s){_names(c['wins'])}, ")
-            parts.append(f"loses on {len(c['losses'])}{_names(c['losses'])}, ")
-            parts.append(f"ties within the seed spread on {len(c['ties'])}{_names(c['ties'])}.")
-        if c["n_avg"]:
-            spread = "" if c["single"] else f", spread {c['spread']:.1f}"
-            parts.append(
-                f" Suite average over {c['n_avg']} common task(s): {c['avg_a']:.1f} vs {c['avg_b']:.1f} "
-                f"({c['diff']:+.1f} points{spread}): **`{main}` {verdict(c['diff'], c['spread'], c['single'])}**."
-            )
-        lines.append("- " + "".join(parts))
-    return lines
+        spread = "–" if c["single"] else f"{c['spread']:.1f}"
+        diff = f"{c['diff']:+.1f}" if c["n_avg"] else "–"
+        v = verdict(c["diff"], c["spread"], c["single"]) if c["n_avg"] else "no rate tasks in common"
+        counts = f"{len(c['wins'])} / {len(c['ties'])} / {len(c['losses'])}"
+        lines.append(f"| `{other}` | {c['n_avg']} | {diff} | {spread} | {v} | {counts}{_lost(c['losses'])} |")
+    return "\n".join(lines)
+
+
+def _lost(tasks: list[str]) -> str:
+    return f" (lost: {', '.join(_short(t) for t in tasks)})" if tasks else ""
 
 
 def summary_lines(tables: dict[str, pd.DataFrame], config: ReportConfig) -> list[str]:
-    """Suite-average verdicts of the main model against the baselines, per protocol."""
+    """The main model's suite average per protocol (its comparisons are tables in each protocol's section)."""
     lines = []
     for protocol, title in PROTOCOL_TITLES.items():
         summary = tables[protocol]
         if summary.empty or config.main_model not in set(summary["model"]):
             continue
         mean, std, n = suite_average(summary, config.main_model)
-        parts = []
-        for other in [m for m in model_order(summary, config) if m != config.main_model]:
-            c = compare(summary, config.main_model, other)
-            if c["n_avg"]:
-                spread = "" if c["single"] else f"spread {c['spread']:.1f}, "
-                parts.append(
-                    f"vs `{other}` {c['diff']:+.1f} ({spread}{c['n_avg']} tasks): "
-                    f"{verdict(c['diff'], c['spread'], c['single'])}"
-                )
         if n:
             single = int(summary.loc[summary["model"] == config.main_model, "n"].max()) <= 1
             average = f"{mean:.1f}" if single else f"{mean:.1f} ± {std:.1f}"
-            lines.append(
-                f"- {title}: `{config.main_model}` suite average {average} over {n} tasks; "
-                + ("; ".join(parts) if parts else "no other model yet")
-                + "."
-            )
+            lines.append(f"- {title}: `{config.main_model}` suite average {average} over {n} tasks.")
     return lines or ["- No results for the main model yet."]
 
 
@@ -299,6 +287,27 @@ def transfer_table(summary: pd.DataFrame, transfers: tuple[Transfer, ...]) -> tu
         lines.append(f"| {t.pool} | `{t.model}` | {mean:.1f} ± {std:.1f} | " + " | ".join(cells) + f" | {overall} |")
         sentences.append(f"- Pretrained on {t.pool}: `{t.model}` {mean:.1f} ± {std:.1f} over {n} tasks; {overall}.")
     return "\n".join(lines), sentences
+
+
+def main_table_section(summary: pd.DataFrame, config: ReportConfig, out_dir: Path) -> list[str]:
+    """The report's opening: the linear probe of the few models that matter (``[report] main_table``), models
+    as rows and tasks as columns, and its plot."""
+    models = [m for m in config.main_table if not summary.empty and m in set(summary["model"])]
+    if not models:
+        return []
+    title = "Linear probe, main models"
+    png = plot_tasks(summary, models, out_dir / "summary.png", title)
+    return [
+        "",
+        "## Main table",
+        "",
+        f"Linear probe (COLA protocol), the shipped weights `{config.main_model}` against the strongest controls, "
+        "the baselines and peers; every other model, the HEAR protocol and fine-tuning follow below.",
+        "",
+        results_table(summary, models),
+        "",
+        f"![{title}]({png.name})",
+    ]
 
 
 def control_average(
@@ -419,6 +428,7 @@ def generate_report(config: ReportConfig | None = None) -> Path:
         "seeds (train/valid/test tasks) or folds (k-fold tasks), in points for rates. The suite average is "
         "the mean over tasks with its propagated spread; a model *wins* a comparison when it is ahead by more "
         "than the combined spread.",
+        *main_table_section(tables["linear_probe"], config, out_dir),
         "",
         "## Summary",
         "",
@@ -448,7 +458,7 @@ def generate_report(config: ReportConfig | None = None) -> Path:
         md += ["", f"![{title}]({png.name})", ""]
         main = config.main_model if config.main_model in models else None
         if main:
-            md += wins_losses_text(summary, main, [m for m in models if m != main])
+            md.append(comparison_table(summary, main, [m for m in models if m != main]))
         else:
             md.append(f"(no rows for the main model `{config.main_model}` yet)")
     if config.readouts:
@@ -520,10 +530,3 @@ def generate_report(config: ReportConfig | None = None) -> Path:
             raise ReportError(f"no [[report.headline]] rows to write into {config.readme}")
         log.info("wrote %s", write_headline(config.readme, headline_table(all_tables, valid, config.headline)))
     return readme
-
-
-def _names(tasks: list[str], limit: int = 8) -> str:
-    if not tasks:
-        return ""
-    shown = ", ".join(tasks[:limit]) + (f" and {len(tasks) - limit} more" if len(tasks) > limit else "")
-    return f" ({shown})"

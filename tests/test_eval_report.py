@@ -147,14 +147,25 @@ def results_dir(tmp_path):
 
 def test_tables_hold_the_expected_cells(results_dir):
     text = generate_report(_config(results_dir=results_dir)).read_text()
-    assert "| task | metric | `cola` | `random-init` | `logmel-stats` | `cola-cosine` |" in text
-    assert "| task-a | top1_acc (x100) | 85.0 ± 5.0 | 60.0 ± 0.0 | 92.0 ± 2.0 | 80.0 ± 0.0 |" in text
-    assert "| task-b | mAP (x100) | 70.0 ± 0.0 | 52.0 ± 2.0 | 71.0 ± 1.0 | – |" in text
-    assert (
-        "| **suite average** | points | **77.5 ± 2.5** | **56.0 ± 1.0** | **81.5 ± 1.1** | **80.0 ± 0.0** (1/2 tasks) |"
-    ) in text
+    probe = _section(text, "Linear probe (COLA protocol)")
+    # models as rows, the suite average first, then a column per task
+    assert "| model | suite average (points) | task-a (top1_acc, x100) | task-b (mAP, x100) |" in probe
+    assert _cells(probe, "`cola`", "**")[1:] == ["**77.5 ± 2.5**", "85.0 ± 5.0", "70.0 ± 0.0"]
+    assert _cells(probe, "`random-init`", "**")[1:] == ["**56.0 ± 1.0**", "60.0 ± 0.0", "52.0 ± 2.0"]
+    assert _cells(probe, "`logmel-stats`", "**")[1:] == ["**81.5 ± 1.1**", "92.0 ± 2.0", "71.0 ± 1.0"]
+    assert _cells(probe, "`cola-cosine`", "**")[1:] == ["**80.0 ± 0.0** (1/2 tasks)", "80.0 ± 0.0", "–"]
     # HEAR table: a NaN score is left out of the mean
-    assert "| task-b | mAP (x100) | 50.0 |" in text and "| task-a | top1_acc (x100) | – |" in text
+    assert _cells(_section(text, "HEAR protocol (heareval shallow MLP)"), "`cola`", "**")[1:] == [
+        "**50.0** (1/2 tasks)",
+        "–",
+        "50.0",
+    ]
+    # the opening table: the models of [report] main_table that have rows, in that order
+    main = _section(text, "Main table")
+    assert [line.split("|")[1].strip() for line in main.splitlines() if line.startswith("| `")] == [
+        f"`{m}`" for m in EXPERIMENTS.main_table if m in {"cola", "random-init", "logmel-stats", "cola-cosine"}
+    ]
+    assert "![Linear probe, main models](summary.png)" in main
 
 
 # the paper's ablations with "cola" as the bilinear model, as the fixture rows name it
@@ -171,30 +182,19 @@ def test_text_states_wins_and_losses_from_the_numbers(results_dir):
         ("cola-bilinear", "triplet"),
     ]
     text = generate_report(_config(results_dir=results_dir, ablations=ABLATIONS)).read_text()
-    # summary: the suite average (mean, spread, tasks), then per baseline: difference, spread, tasks, verdict
+    # summary: the main model's suite average (mean, spread, tasks)
     assert _facts(_bullet(_section(text, "Summary"), "Linear probe")) == {
-        "models": ["cola", "random-init", "logmel-stats", "cola-cosine"],
+        "models": ["cola"],
         "tasks": [],
-        "numbers": ["77.5", "2.5", "2", "+21.5", "2.7", "2", "-4.0", "2.7", "2", "+5.0", "5.0", "1"],
-        "verdicts": ["wins", "loses", "ties"],
+        "numbers": ["77.5", "2.5", "2"],
+        "verdicts": [],
         "bold": [],
     }
-    # per comparison: tasks won, lost, tied (and which), then both suite averages, difference, spread, verdict
+    # one comparison row per model: tasks in common, difference, spread, verdict, tasks won / tied / lost
     probe = _section(text, "Linear probe (COLA protocol)")
-    assert _facts(_bullet(probe, "`cola`", "`random-init`")) == {
-        "models": ["cola", "random-init", "cola"],
-        "tasks": ["task-a", "task-b"],
-        "numbers": ["2", "0", "0", "2", "77.5", "56.0", "+21.5", "2.7"],
-        "verdicts": ["wins", "loses", "ties", "wins"],
-        "bold": ["wins"],
-    }
-    assert _facts(_bullet(probe, "`cola`", "`logmel-stats`")) == {
-        "models": ["cola", "logmel-stats", "cola"],
-        "tasks": ["task-a", "task-b"],
-        "numbers": ["0", "1", "1", "2", "77.5", "81.5", "-4.0", "2.7"],
-        "verdicts": ["wins", "loses", "ties", "loses"],
-        "bold": ["loses"],
-    }
+    assert _cells(probe, "`random-init`", "wins")[1:] == ["2", "+21.5", "2.7", "wins", "2 / 0 / 0"]
+    assert _cells(probe, "`logmel-stats`", "loses")[1:] == ["2", "-4.0", "2.7", "loses", "0 / 1 / 1 (lost: task-a)"]
+    assert _cells(probe, "`cola-cosine`", "ties")[1:] == ["1", "+5.0", "5.0", "ties within the spread", "0 / 1 / 0"]
     # ablations: protocol, the paper's points, measured difference ± spread (tasks), verdict against the paper
     ablations = _section(text, "Ablations against the paper's claims")
     cosine = _cells(ablations, "`cola`", "`cola-cosine`")
@@ -226,7 +226,7 @@ def test_checkpoints_of_a_run_form_a_curve_not_columns(results_dir):
 def test_report_is_reproducible_and_draws_the_plots(results_dir):
     first = generate_report(_config(results_dir=results_dir)).read_bytes()
     plots = {p.name: p.read_bytes() for p in results_dir.glob("*.png")}
-    assert sorted(plots) == ["finetune.png", "hear.png", "linear_probe.png", "pretraining.png"]
+    assert sorted(plots) == ["finetune.png", "hear.png", "linear_probe.png", "pretraining.png", "summary.png"]
     assert all(data.startswith(b"\x89PNG") for data in plots.values())
     assert generate_report(_config(results_dir=results_dir)).read_bytes() == first
     assert "2026" not in first.decode()  # no dates in the generated text
@@ -265,21 +265,16 @@ def test_model_selection_table_averages_the_recorded_validation_scores(tmp_path)
 def test_one_run_a_side_reports_ahead_or_behind_not_a_win(results_dir):
     append_rows([_row("hear", "task-b", "logmel-stats", 42, 0.4, "mAP")], results_dir)
     text = generate_report(_config(results_dir=results_dir)).read_text()
-    # one run a side: no spread among the numbers, "ahead" / "behind" / "equal" instead of wins and losses
-    assert _facts(_bullet(_section(text, "Summary"), "HEAR protocol")) == {
-        "models": ["cola", "logmel-stats"],
-        "tasks": [],
-        "numbers": ["50.0", "1", "+10.0", "1"],
-        "verdicts": ["ahead"],
-        "bold": [],
-    }
-    assert _facts(_bullet(_section(text, "HEAR protocol (heareval shallow MLP)"), "`cola`", "`logmel-stats`")) == {
-        "models": ["cola", "logmel-stats", "cola"],
-        "tasks": ["task-b"],
-        "numbers": ["1", "0", "0", "1", "50.0", "40.0", "+10.0"],
-        "verdicts": ["ahead", "behind", "equal", "ahead"],
-        "bold": ["ahead"],
-    }
+    # one run a side: no spread, "ahead" / "behind" / "equal" instead of wins and losses
+    assert _facts(_bullet(_section(text, "Summary"), "HEAR protocol"))["numbers"] == ["50.0", "1"]
+    hear = _section(text, "HEAR protocol (heareval shallow MLP)")
+    assert _cells(hear, "`logmel-stats`", "ahead")[1:] == [
+        "1",
+        "+10.0",
+        "–",
+        "ahead, one run each (no spread)",
+        "1 / 0 / 0",
+    ]
 
 
 def test_a_name_re_used_for_new_weights_is_refused_until_the_old_rows_are_archived(tmp_path):
