@@ -39,3 +39,13 @@ def mini_suite(tmp_path_factory: pytest.TempPathFactory, cache: SourceCache) -> 
     reports = build_suite(out, cache, seed=0, mini=True)
     assert sorted(r.task for r in reports) == sorted(t.spec.name for t in TASKS)
     return out
+
+
+@pytest.fixture()
+def counting_reset():
+    """The counts of the ``counting_hear`` test module (tests/counting_hear.py), zero before and after a test."""
+    import counting_hear
+
+    counting_hear.reset()
+    yield
+    counting_hear.reset()

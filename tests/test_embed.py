@@ -28,11 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULE = ["--module", "counting_hear"]
 
 
-@pytest.fixture(autouse=True)
-def _reset_counts():
-    counting_hear.reset()
-    yield
-    counting_hear.reset()
+pytestmark = pytest.mark.usefixtures("counting_reset")  # tests/conftest.py
 
 
 @pytest.fixture()

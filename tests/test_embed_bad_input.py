@@ -35,11 +35,7 @@ CLI = str(Path(sys.executable).parent / "cola-embed")
 MODULE = ["--module", "counting_hear"]
 
 
-@pytest.fixture(autouse=True)
-def _reset_counts():
-    counting_hear.reset()
-    yield
-    counting_hear.reset()
+pytestmark = pytest.mark.usefixtures("counting_reset")  # tests/conftest.py
 
 
 @pytest.fixture()

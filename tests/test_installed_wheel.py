@@ -104,6 +104,17 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+def _fresh_venv(tmp_path: Path, work: Path, env: dict[str, str]) -> tuple[Path, Path, Path]:
+    """A new virtual environment without pip under ``tmp_path``: its folder, python and site-packages."""
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path, env)
+    python = venv / "bin" / "python"
+    site = Path(
+        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], work, env).strip()
+    )
+    return venv, python, site
+
+
 def test_the_installed_wheel_validates_and_probes_from_anywhere(mini_suite: Path, wheel: Path, tmp_path: Path) -> None:
     assert (mini_suite / TASK).is_dir(), sorted(p.name for p in mini_suite.iterdir())
     checkout_before = _checkout_state()
@@ -111,12 +122,7 @@ def test_the_installed_wheel_validates_and_probes_from_anywhere(mini_suite: Path
     work = tmp_path / "work"
 
     # a fresh environment: the project's pinned dependencies on its path, the project from the wheel only
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path, env)
-    python = venv / "bin" / "python"
-    site = Path(
-        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], work, env).strip()
-    )
+    venv, python, site = _fresh_venv(tmp_path, work, env)
     deps = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
     (site / "deps.pth").write_text("".join(f"{p}\n" for p in deps))
     _run([*PIP, "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)], work, env)
@@ -214,12 +220,7 @@ def test_the_wheel_validates_with_only_its_core_dependencies(wheel: Path, tmp_pa
     """
     env = _environment(tmp_path)
     work = tmp_path / "work"
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path, env)
-    python = venv / "bin" / "python"
-    site = Path(
-        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], work, env).strip()
-    )
+    _, python, site = _fresh_venv(tmp_path, work, env)
 
     core = _core_requirements(wheel, python, work, env)
     assert {canonicalize_name(r.name) for r in core} == {
