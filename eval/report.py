@@ -350,7 +350,8 @@ def readout_table(
         v = verdict(diff, spread) if n and seeds else "needs rows"
         cells = f"{diff:+.1f} ± {spread:.1f}" if n and seeds else "–"
         v_learned = valid_of.get(name, math.nan)
-        lines.append(f"| {r.readout} | {learned} | {v_learned:.1f} | {control} | {cells} | {v} |")
+        valid_cell = "–" if math.isnan(v_learned) else f"{v_learned:.1f}"
+        lines.append(f"| {r.readout} | {learned} | {valid_cell} | {control} | {cells} | {v} |")
         if n and not math.isnan(v_learned) and (chosen is None or v_learned > chosen[3]):
             chosen = (r, name, (mean, std), v_learned)
         if seeds and (strongest is None or cmean > strongest[1][0]):
