@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from benchmarks.settings import Settings
-from benchmarks.table import NOT_MEASURED_NO_GPU, Row, ratio, verdict
+from benchmarks.table import NOT_MEASURED_NO_GPU, Row, cpu_bf16, ratio, verdict
 from benchmarks.train_speed import step_config
 from pretrain.distributed import resolve_device
 from pretrain.sampling import PairBatch, crop_samples
@@ -116,6 +116,9 @@ def step_rows(
             item = f"train step {v.name}, batch {batch}"
             if v.compile and not compile:
                 rows.append(Row(section, item, "not measured (CPU fallback: no compile)"))
+                continue
+            if v.amp == "bf16" and not cuda and not cpu_bf16():
+                rows.append(Row(section, item, "not measured (no CPU bf16)"))
                 continue
             if cuda:
                 torch.cuda.empty_cache()

@@ -54,13 +54,16 @@ step "3+5/6 short COLA pretraining on part of the pool (pretrain/configs/smoke.t
 random="$OUT/weights/random-init-like-default-s0.safetensors"
 control="$OUT/weights/control-s0.safetensors"
 [[ -f $random ]] || cola-eval random-weights --seed 0 --like "$(python -c 'import cola_hear; print(cola_hear.default_weights_path())')" --out "$random"
-[[ -f $control ]] || OMP_NUM_THREADS=2 cola-pretrain calibrate --config transfer --data "$POOL" --seed 0 --batches 100 \
-    --no-progress --out "$control"
+control_probe() {
+    [[ -f $control ]] || OMP_NUM_THREADS=1 cola-pretrain calibrate --config transfer --data "$POOL" --seed 0 \
+        --batches 100 --no-progress --out "$control"
+    probe --module cola_hear --weights "$control" --name random-init-stage0-bn-s0
+}
 pretrain & pretrain_pid=$!
 { probe --module cola_hear --name cola && probe --module eval.baselines.logmel_stats --name logmel-stats; } & main_pid=$!
+control_probe & control_pid=$!
 probe --module cola_hear --weights "$random" --name random-init-stage0
-probe --module cola_hear --weights "$control" --name random-init-stage0-bn-s0
-wait_all $pretrain_pid $main_pid
+wait_all $pretrain_pid $main_pid $control_pid
 
 step "4/6 the real hear-validator: shipped default weights, then the weights just trained"
 hear-validator cola_hear
