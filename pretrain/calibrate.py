@@ -26,7 +26,7 @@ from cola_hear import save_weights
 from cola_hear.provenance import git_commit
 from pretrain.config import PretrainConfig
 from pretrain.pool import build_pool
-from pretrain.sampling import PairSampler, make_clips
+from pretrain.sampling import PairSampler
 from pretrain.step import build_module, to_channels_last
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,7 @@ def calibrate_batchnorm(
     data = config.data
     pool = build_pool(data.folders, config.frontend.sample_rate, data.cache_dir if data.cache else None,
                       data.decode_workers, config.train.progress)  # fmt: skip
-    clips = make_clips(pool, data.clip_seconds, data.normalize)
-    sampler = PairSampler(pool, clips, config.frontend, config.train.batch_size, config.train.seed,
-                          noise_std=data.noise_std, augment=config.augment)  # fmt: skip
+    sampler = PairSampler.for_run(pool, config)
     torch.manual_seed(config.train.seed)
     module = build_module(config)
     layers = batchnorm_layers(module.model)

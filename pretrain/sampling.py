@@ -22,7 +22,7 @@ import torch
 
 from cola_hear.config import FrontEndConfig
 from pretrain.augment import mix_in, random_gain, spec_masks, spectral_offsets, zoom_params
-from pretrain.config import AugmentConfig
+from pretrain.config import AugmentConfig, PretrainConfig
 from pretrain.pool import AudioPool
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,14 @@ class PairSampler:
         self.rank = rank
         self.noise_std = noise_std
         self.augment = augment or AugmentConfig()
+
+    @classmethod
+    def for_run(cls, pool: AudioPool, config: PretrainConfig, rank: int = 0) -> PairSampler:
+        """The sampler a run's config describes: its clips, crops, batch size, seed, noise and augmentations."""
+        data = config.data
+        clips = make_clips(pool, data.clip_seconds, data.normalize)
+        return cls(pool, clips, config.frontend, config.train.batch_size, config.train.seed, rank,
+                   data.noise_std, config.augment)  # fmt: skip
 
     def __call__(self, step: int) -> PairBatch:
         rng = np.random.default_rng([self.seed, self.rank, step])

@@ -40,7 +40,7 @@ from pretrain.distributed import Distributed, setup_distributed
 from pretrain.drift import REFERENCE_FILE, DriftMeter, drift_columns
 from pretrain.metrics_log import MetricsLog, MetricWindow
 from pretrain.pool import AudioPool, SkippedFile, build_pool, log_skipped
-from pretrain.sampling import PairSampler, Prefetcher, make_clips
+from pretrain.sampling import PairSampler, Prefetcher
 from pretrain.signals import StopRequest, stop_requests
 from pretrain.start import find_checkpoint, init_from_weights
 from pretrain.step import (
@@ -240,16 +240,7 @@ class _Trainer:
         metrics: MetricsLog | None,
     ) -> tuple[int, str]:
         cfg, tc = self.config, self.config.train
-        sampler = PairSampler(
-            pool,
-            make_clips(pool, cfg.data.clip_seconds, cfg.data.normalize),
-            cfg.frontend,
-            tc.batch_size,
-            tc.seed,
-            self.dist.rank,
-            cfg.data.noise_std,
-            cfg.augment,
-        )
+        sampler = PairSampler.for_run(pool, cfg, self.dist.rank)
         prefetch = Prefetcher(sampler, step, cfg.data.prefetch, pin=self.device.type == "cuda")
         self.started = time.monotonic()
         deadline = self.started + 60 * tc.max_minutes if tc.max_minutes else None
