@@ -149,5 +149,5 @@ def test_a_models_finetune_options_override_the_shared_recipe(capsys, monkeypatc
         assert _option(args, "--head-on") == own.get("head_on"), name
         assert _option(args, "--probe-epochs") == (str(own["probe_epochs"]) if "probe_epochs" in own else None)
         assert float(_option(args, "--encoder-lr")) == own.get("encoder_lr", shared["encoder_lr"])
-        assert _option(args, "--epochs") == str(shared["epochs"])
+        assert _option(args, "--epochs") == str(own.get("epochs", shared["epochs"]))
     assert {"cola-ft-readout", "scratch-ft-readout", "scratch"} <= set(by_name)
