@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from eval.baselines import logmel_stats
+from cola_eval.models.baselines import logmel_stats
 
 __version__ = "1.0"
 CALLS: list[tuple[str, int, int]] = []

@@ -15,10 +15,10 @@ def run_hear_validator(
     """Validate ``module`` (loading ``weights`` with ``--model`` when given), assert it passes, return its stdout.
 
     Runs ``python -m hearvalidator.validate`` from the repository root, so the checkout's code is what
-    is validated; ``bridge`` runs it through ``python -m eval.hear_bridge validate``, which applies the
+    is validated; ``bridge`` runs it through ``python -m cola_eval.protocols.hear_bridge validate``, which applies the
     project's fixes for peer modules first. Passing means exit status 0 and the validator's "Looks good!".
     """
-    tool = ["eval.hear_bridge", "validate"] if bridge else ["hearvalidator.validate"]
+    tool = ["cola_eval.protocols.hear_bridge", "validate"] if bridge else ["hearvalidator.validate"]
     command = [sys.executable, "-m", *tool, module, *(["--model", str(weights)] if weights is not None else [])]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     assert proc.returncode == 0 and "Looks good!" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pretrain.config import load_config
+from cola_pretrain.config import load_config
 
 SMALL = {
     "train.max_minutes": None,  # steps, not the smoke recipe's 3 minutes, end a test run (a loaded machine is slow)

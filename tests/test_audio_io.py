@@ -9,7 +9,7 @@ from broken_audio import write_broken_audio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cola_hear.audio_io import AudioError, audio_info, load_audio
+from cola_common.audio_files import AudioError, audio_info, load_audio
 
 
 @pytest.fixture(scope="module")

@@ -69,7 +69,7 @@ def test_hear_cases_measure_the_yardstick_the_front_end_and_any_module():
     from benchmarks.settings import QUICK, Settings
 
     for kind, module in ((YARDSTICK, "cola_hear"), ("front end", "cola_hear"), ("timestamp", "cola_hear"),
-                         ("scene", "eval.baselines.logmel_stats")):  # fmt: skip
+                         ("scene", "cola_eval.models.baselines.logmel_stats")):  # fmt: skip
         figures = run(kind, clips=1, seconds=2.0, module=module)
         assert figures["kind"] == kind and figures["x_realtime"] > 0 and figures["peak_rss_mb"] > 0
         assert figures["yardstick_x_realtime"] > 0  # the plain front end, timed in the same process
@@ -78,7 +78,7 @@ def test_hear_cases_measure_the_yardstick_the_front_end_and_any_module():
     listed = cases(settings)
     assert listed[0].kind == YARDSTICK and listed[0].target is None
     assert {c.kind for c in listed if c.target} == {"front end", "scene", "timestamp"}
-    assert {c.module for c in listed} == {"cola_hear", "eval.baselines.logmel_stats"}
+    assert {c.module for c in listed} == {"cola_hear", "cola_eval.models.baselines.logmel_stats"}
     assert all(c.compare in {other.name for other in listed} for c in listed if c.compare)
 
 

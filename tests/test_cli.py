@@ -7,9 +7,9 @@ import importlib
 import pytest
 
 PARSERS = [  # module, parser factory, its arguments, a command line with an abbreviated option
-    ("eval.cli", "build_parser", (), ["probe", "--module", "m", "--tasks-dir", "t", "--tasks", "x"]),
-    ("suite.cli", "_parser", (), ["build", "--ou", "x"]),
-    ("pretrain.cli", "_train_parser", ("train",), ["--max-step", "3"]),
+    ("cola_eval.cli", "build_parser", (), ["probe", "--module", "m", "--tasks-dir", "t", "--tasks", "x"]),
+    ("cola_suite.cli", "_parser", (), ["build", "--ou", "x"]),
+    ("cola_pretrain.cli", "_train_parser", ("train",), ["--max-step", "3"]),
 ]
 
 
@@ -22,7 +22,7 @@ def test_an_abbreviated_option_is_an_error_not_another_option(module, factory, a
 
 
 def test_default_output_folders_are_relative_to_the_working_directory(tmp_path, monkeypatch):
-    from eval.cli import build_parser
+    from cola_eval.cli import build_parser
 
     monkeypatch.chdir(tmp_path)
     args = build_parser().parse_args(["probe", "--module", "m", "--tasks-dir", "t"])
@@ -33,10 +33,10 @@ def test_default_output_folders_are_relative_to_the_working_directory(tmp_path, 
 
 def test_every_command_exits_2_on_usage_errors_and_1_on_other_errors(tmp_path, capsys):
     """Issue 28: the same exit status for the same kind of failure on every command (README, "Bad input")."""
-    from eval.cli import main as eval_main
-    from eval.embed_cli import main as embed_main
-    from pretrain.cli import main as pretrain_main
-    from suite.cli import main as suite_main
+    from cola_eval.cli import main as eval_main
+    from cola_eval.embed.cli import main as embed_main
+    from cola_pretrain.cli import main as pretrain_main
+    from cola_suite.cli import main as suite_main
 
     missing = str(tmp_path / "missing")
     usage = {  # an unknown option, or a bad option value

@@ -19,10 +19,10 @@ import torch
 from audio_fixtures import tone_mixture, write_tone_folder
 from broken_audio import write_broken_audio
 
-from cola_hear.audio_io import load_audio
-from eval.baselines import logmel_stats
-from eval.embed import chunk_bounds, read_output
-from eval.embed_cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SKIPPED, main
+from cola_common.audio_files import load_audio
+from cola_eval.embed.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SKIPPED, main
+from cola_eval.embed.folder import chunk_bounds, read_output
+from cola_eval.models.baselines import logmel_stats
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = ["--module", "counting_hear"]

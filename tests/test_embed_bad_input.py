@@ -27,8 +27,8 @@ import pytest
 import soundfile as sf
 from audio_fixtures import tone_mixture, write_tone_folder
 
-from eval.embed import read_output
-from eval.embed_cli import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED, main
+from cola_eval.embed.cli import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED, main
+from cola_eval.embed.folder import read_output
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "cola-embed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from eval.baselines import logmel_stats
+from cola_eval.models.baselines import logmel_stats
 
 
 def test_logmel_stats_are_band_means_and_stds():

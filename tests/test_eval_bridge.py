@@ -9,9 +9,9 @@ import os
 import pytest
 from fixtures_tasks import make_event_task, make_scene_task
 
-from eval.hear_bridge import apply_runtime_fixes, read_scores, run_hear_protocol
-from eval.modules import ModuleSpec
-from eval.tasks import find_tasks, load_task
+from cola_eval.models.hear_module import ModuleSpec
+from cola_eval.protocols.hear_bridge import apply_runtime_fixes, read_scores, run_hear_protocol
+from cola_eval.protocols.tasks import find_tasks, load_task
 
 # A short, fixed MLP recipe through heareval's own task-specific grid option (metadata evaluation_params).
 QUICK_GRID = {
@@ -41,17 +41,17 @@ def test_scene_and_event_tasks_through_the_real_heareval_runners(tmp_path):
     make_scene_task(tmp_path / "tasks", extra_metadata=QUICK_GRID)
     make_event_task(tmp_path / "tasks", extra_metadata=QUICK_GRID)
     tasks = find_tasks(tmp_path / "tasks")
-    spec = ModuleSpec("eval.baselines.logmel_stats")
+    spec = ModuleSpec("cola_eval.models.baselines.logmel_stats")
     scores = run_hear_protocol(spec, tasks, tmp_path / "hear", grid="faster", grid_points=1)
     by_task = {s.task: s for s in scores}
     assert sorted(by_task) == ["tiny-event", "tiny-scene"]
     assert by_task["tiny-scene"].metric == "top1_acc" and by_task["tiny-scene"].score >= 0.9
     assert by_task["tiny-event"].metric == "event_onset_200ms_fms" and 0.0 <= by_task["tiny-event"].score <= 1.0
     assert "grid=faster" in by_task["tiny-event"].details
-    run_dirs = list((tmp_path / "hear").glob("eval.baselines.logmel_stats-*"))
+    run_dirs = list((tmp_path / "hear").glob("cola_eval.models.baselines.logmel_stats-*"))
     assert len(run_dirs) == 1
     for task in ("tiny-scene", "tiny-event"):
-        done = run_dirs[0] / "embeddings" / "eval.baselines.logmel_stats" / task / "prediction-done.json"
+        done = run_dirs[0] / "embeddings" / "cola_eval.models.baselines.logmel_stats" / task / "prediction-done.json"
         assert done.is_file()
 
 

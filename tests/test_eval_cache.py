@@ -9,10 +9,10 @@ import pytest
 import torch
 from fixtures_tasks import make_event_task, make_scene_task
 
+from cola_eval.models.hear_module import HearModel, ModuleError, ModuleSpec
+from cola_eval.protocols.embedding_cache import EmbeddingCache, task_embeddings
+from cola_eval.protocols.tasks import load_task
 from cola_hear import ColaModel, save_weights
-from eval.embeddings import EmbeddingCache, task_embeddings
-from eval.modules import HearModel, ModuleError, ModuleSpec
-from eval.tasks import load_task
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +29,11 @@ def _weights(path, seed):
 def test_module_default_weights_are_identified_by_their_checksum():
     """Rows and cache keys of ``cola_hear`` without a weights file name the shipped default file,
     so a new default (a non-Python asset) is never mistaken for the old one."""
+    from cola_common.provenance import weights_sha256
     from cola_hear.hear import default_weights_path
-    from cola_hear.weights import weights_sha256
 
     assert ModuleSpec("cola_hear").weights_checksum() == weights_sha256(default_weights_path())
-    assert ModuleSpec("eval.baselines.logmel_stats").weights_checksum() == "none"
+    assert ModuleSpec("cola_eval.models.baselines.logmel_stats").weights_checksum() == "none"
 
 
 def test_cache_reuses_then_recomputes_when_the_weights_file_changes(scene_task, tmp_path):
@@ -54,7 +54,7 @@ def test_cache_reuses_then_recomputes_when_the_weights_file_changes(scene_task, 
 
 @pytest.mark.parametrize("damage", ["truncate", "delete_manifest", "foreign_key"])
 def test_damaged_entry_is_recomputed(scene_task, tmp_path, damage):
-    model = HearModel(ModuleSpec("eval.baselines.logmel_stats"))
+    model = HearModel(ModuleSpec("cola_eval.models.baselines.logmel_stats"))
     cache = EmbeddingCache(tmp_path / "cache")
     first = task_embeddings(model, scene_task, cache)
     entry = cache.entry_dir(first.key)
@@ -76,7 +76,7 @@ def test_damaged_entry_is_recomputed(scene_task, tmp_path, damage):
 def test_event_embeddings_keep_per_file_frames(tmp_path):
     task = load_task(make_event_task(tmp_path, files={"train": 2, "valid": 1, "test": 1}))
     cache = EmbeddingCache(tmp_path / "cache")
-    model = HearModel(ModuleSpec("eval.baselines.logmel_stats"))
+    model = HearModel(ModuleSpec("cola_eval.models.baselines.logmel_stats"))
     task_embeddings(model, task, cache)
     cached = task_embeddings(model, task, cache)
     assert cached.from_cache
@@ -95,7 +95,8 @@ def test_editing_the_module_source_invalidates_the_cache(scene_task, tmp_path, m
     package = tmp_path / "mods" / "tiny_hear_module"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(
-        "from eval.baselines.logmel_stats import get_scene_embeddings, get_timestamp_embeddings, load_model\n"
+        "from cola_eval.models.baselines.logmel_stats import (\n"
+        "    get_scene_embeddings, get_timestamp_embeddings, load_model)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path / "mods"))
     cache = EmbeddingCache(tmp_path / "cache")

@@ -7,12 +7,12 @@ import torch
 from fixtures_tasks import make_event_task, make_scene_task
 
 import cola_hear
-from cola_hear.weights import weights_sha256
-from eval.baselines.random_init import write_random_init_weights
-from eval.cli import main
-from eval.finetune import FinetuneConfig, finetune_task
-from eval.results import read_rows
-from eval.tasks import load_task
+from cola_common.provenance import weights_sha256
+from cola_eval.cli import main
+from cola_eval.models.baselines.random_init import write_random_init_weights
+from cola_eval.protocols.finetune import FinetuneConfig, finetune_task
+from cola_eval.protocols.tasks import load_task
+from cola_eval.report.rows import read_rows
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +89,8 @@ def stage0_weights(tmp_path_factory):
 
 def _finetune_once(weights, task, config):
     """One fine-tuning run; returns its result and the encoder state before and after."""
+    from cola_eval.protocols.finetune import _clip_set, _train_and_test
     from cola_hear import load_weights
-    from eval.finetune import _clip_set, _train_and_test
 
     model = load_weights(weights)
     before = {k: v.clone() for k, v in model.encoder.state_dict().items()}

@@ -9,8 +9,8 @@ import pytest
 from fixtures_tasks import make_scene_task
 from sklearn.metrics import average_precision_score
 
-from eval.linear import LinearConfig, _logits, fit_linear
-from eval.metrics import (
+from cola_eval.protocols.linear import LinearConfig, _logits, fit_linear
+from cola_eval.protocols.metrics import (
     event_score,
     frame_targets,
     frames_to_events,
@@ -18,7 +18,7 @@ from eval.metrics import (
     scene_score,
     selection_score,
 )
-from eval.tasks import TaskError, load_task
+from cola_eval.protocols.tasks import TaskError, load_task
 
 LABELS = ("a", "b", "c", "d")
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from eval.experiments import Ablation, load_experiments
-from eval.report import ReportConfig, ReportError, generate_report
-from eval.results import ResultRow, append_rows, read_rows
+from cola_eval.models.experiments import Ablation, load_experiments
+from cola_eval.report.page import ReportConfig, ReportError, generate_report
+from cola_eval.report.rows import ResultRow, append_rows, read_rows
 
 EXPERIMENTS = load_experiments(Path(__file__).resolve().parents[1] / "experiments.toml")
 RANDOM_STAGE0 = EXPERIMENTS.curve_references["random init, stage-0 read-out (3 seeds)"]
@@ -278,8 +278,8 @@ def test_one_run_a_side_reports_ahead_or_behind_not_a_win(results_dir):
 
 
 def test_a_name_re_used_for_new_weights_is_refused_until_the_old_rows_are_archived(tmp_path):
-    from eval.report import ReportError
-    from eval.results import archive_superseded
+    from cola_eval.report.page import ReportError
+    from cola_eval.report.rows import archive_superseded
 
     old = ResultRow(**{**_row("linear_probe", "task-a", "cola", 0, 0.1).__dict__, "weights_sha256": "0" * 64})
     append_rows(
@@ -297,7 +297,7 @@ def test_a_name_re_used_for_new_weights_is_refused_until_the_old_rows_are_archiv
 
 
 def test_read_outs_precisions_and_task_checksums_must_agree_under_one_name(tmp_path):
-    from eval.report import ReportError
+    from cola_eval.report.page import ReportError
 
     def row(task, **changes):
         return ResultRow(**{**_row("linear_probe", task, "cola", 0, 0.5).__dict__, **changes})
@@ -318,7 +318,7 @@ def test_read_outs_precisions_and_task_checksums_must_agree_under_one_name(tmp_p
 
 
 def test_rows_from_uncommitted_code_are_refused_or_published_marked(tmp_path):
-    from eval.report import ReportError
+    from cola_eval.report.page import ReportError
 
     dirty = ResultRow(**{**_row("linear_probe", "task-a", "cola", 0, 0.5).__dict__, "commit": "abc+dirty"})
     append_rows([dirty, _row("linear_probe", "task-a", "x", 0, 0.4)], tmp_path)
@@ -331,7 +331,7 @@ def test_rows_from_uncommitted_code_are_refused_or_published_marked(tmp_path):
 
 
 def test_a_csv_from_before_the_identity_columns_is_migrated_on_append(tmp_path):
-    from eval.results import LATER_COLUMNS
+    from cola_eval.report.rows import LATER_COLUMNS
 
     first = _row("linear_probe", "task-a", "cola", 0, 0.5)
     old_columns = [c for c in ResultRow.columns() if c not in LATER_COLUMNS]
@@ -402,8 +402,8 @@ def test_transfer_section_compares_each_pool_with_every_random_init(tmp_path):
 
 
 def test_the_readme_headline_table_is_written_from_the_rows_between_its_markers(results_dir, tmp_path):
-    from eval.experiments import HeadlineRow
-    from eval.headline import BEGIN, END
+    from cola_eval.models.experiments import HeadlineRow
+    from cola_eval.report.headline import BEGIN, END
 
     readme = tmp_path / "MAIN.md"
     readme.write_text(f"# Project\n\nintro\n\n{BEGIN}\n| stale | table |\n{END}\n\nafter\n")

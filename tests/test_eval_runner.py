@@ -7,12 +7,12 @@ import csv
 import pytest
 from fixtures_tasks import make_event_task, make_scene_task
 
-from eval.cli import main
-from eval.modules import ModuleSpec
-from eval.results import ResultRow
-from eval.runner import run_linear_probe
+from cola_eval.cli import main
+from cola_eval.models.hear_module import ModuleSpec
+from cola_eval.protocols.runner import run_linear_probe
+from cola_eval.report.rows import ResultRow
 
-LOGMEL = "eval.baselines.logmel_stats"
+LOGMEL = "cola_eval.models.baselines.logmel_stats"
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_runner_probes_every_task_and_appends_rows(tasks_dir, tmp_path):
     assert list(written[0]) == ResultRow.columns()
     assert {w["model"] for w in written} == {"logmel-stats"} and {w["weights_sha256"] for w in written} == {"none"}
     # what was measured: the task's checksum per task; a module without describe() records no read-out
-    from eval.tasks import find_tasks
+    from cola_eval.protocols.tasks import find_tasks
 
     checksums = {t.name: t.checksum() for t in find_tasks(tasks_dir)}
     assert {(w["task"], w["task_sha256"]) for w in written} == set(checksums.items())
@@ -88,7 +88,7 @@ def test_cli_probe_reuses_cached_embeddings(tasks_dir, tmp_path, capsys, caplog)
     assert main(args) == 0
     assert "embeddings from cache" in caplog.text
     out = capsys.readouterr().out
-    assert "tiny-scene" in out and "eval.baselines.logmel_stats" in out and "top1_acc" in out
+    assert "tiny-scene" in out and "cola_eval.models.baselines.logmel_stats" in out and "top1_acc" in out
     assert len((tmp_path / "results" / "linear_probe.csv").read_text().splitlines()) == 1 + 2
 
 
@@ -99,8 +99,8 @@ def test_cli_reports_a_missing_tasks_folder(tmp_path, caplog):
 
 def test_a_cola_hear_model_states_its_read_out_and_precision():
     import cola_hear
+    from cola_eval.models.hear_module import HearModel
     from cola_hear.weights import read_config
-    from eval.modules import HearModel
 
     model = HearModel(ModuleSpec("cola_hear"))
     expected = "+".join(read_config(cola_hear.default_weights_path()).hear.readout)

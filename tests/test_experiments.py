@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from cola_eval.models.experiments import READOUTS, load_experiments
 from cola_hear.config import ConfigError
-from eval.experiments import READOUTS, load_experiments
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = load_experiments(ROOT / "experiments.toml")

@@ -11,7 +11,7 @@ from audio_fixtures import write_tone_folder
 from hear_validator import run_hear_validator
 from pretrain_runs import small_config
 
-from pretrain.train import run_training
+from cola_pretrain.train import run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ CASES = {
     "random-init weights": ("cola_hear", "random_weights", False, 1280, ""),  # the final layer (default read-out)
     "read-out variant": ("cola_hear", "readout_variant", False, 1984, ""),  # stage1 + stage2 + final
     "exported by pretraining": ("cola_hear", "exported_weights", False, 1280, ""),
-    "log-mel statistics baseline": ("eval.baselines.logmel_stats", None, False, 128, ""),
+    "log-mel statistics baseline": ("cola_eval.models.baselines.logmel_stats", None, False, 128, ""),
     "peer hearbaseline.naive": ("hearbaseline.naive", None, True, 4096, "Interval between timestamps is 50.0ms"),
     # about 45 s on the 2-core host: CREPE's full model on 16 x 2 s and 8 x 3.74 s of noise
     "peer hearbaseline.torchcrepe": ("hearbaseline.torchcrepe", None, False, 2048, ""),

@@ -127,8 +127,9 @@ def test_the_installed_wheel_validates_and_probes_from_anywhere(mini_suite: Path
     (site / "deps.pth").write_text("".join(f"{p}\n" for p in deps))
     _run([*PIP, "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)], work, env)
     where = json.loads(_run([str(python), "-c", (
-        "import json, sys, cola_hear, eval, pretrain, suite; "
-        "print(json.dumps({'modules': [m.__file__ for m in (cola_hear, eval, pretrain, suite)], 'path': sys.path}))"
+        "import json, sys, cola_hear, cola_common, cola_eval, cola_pretrain, cola_suite as s; "
+        "print(json.dumps({'modules': [m.__file__ for m in (cola_hear, cola_common, cola_eval, cola_pretrain, s)],"
+        " 'path': sys.path}))"
     )], work, env))  # fmt: skip
     for file in where["modules"]:
         assert Path(file).is_relative_to(site), where["modules"]
@@ -224,7 +225,7 @@ def test_the_wheel_validates_with_only_its_core_dependencies(wheel: Path, tmp_pa
 
     core = _core_requirements(wheel, python, work, env)
     assert {canonicalize_name(r.name) for r in core} == {
-        "torch", "torchaudio", "timm", "safetensors", "numpy", "soundfile",
+        "torch", "torchaudio", "timm", "safetensors", "numpy",
     }, core  # fmt: skip
     dists = _closure([*core, Requirement("tensorflow-cpu")])
     _expose([*dists.values(), distribution("hearvalidator")], site)

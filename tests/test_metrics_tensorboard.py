@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pretrain.metrics_log import MetricsLog
+from cola_pretrain.metrics_log import MetricsLog
 
 event_accumulator = pytest.importorskip(
     "tensorboard.backend.event_processing.event_accumulator", reason="tensorboard is pinned in requirements.txt"

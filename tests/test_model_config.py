@@ -6,7 +6,7 @@ import pytest
 
 from cola_hear import ModelConfig
 from cola_hear.config import ConfigError, parse_override
-from pretrain.config import load_config
+from cola_pretrain.config import load_config
 
 
 def test_model_config_round_trips_and_checks_types():

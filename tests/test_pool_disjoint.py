@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from suite.datasheet import pool_markdown
-from suite.pool import build_pool
-from suite.pool_disjoint import DISJOINT_SOURCES, check_disjoint, disjoint_packages
-from suite.sources import CACHE_ENV, RESERVED_PACKAGES, SOURCES, SourceCache, SourceError, is_reserved, source
-from suite.tasks import suite_packages
+from cola_suite.datasheet import pool_markdown
+from cola_suite.pools.disjoint import DISJOINT_SOURCES, check_disjoint, disjoint_packages
+from cola_suite.pools.make import build_pool
+from cola_suite.sources import CACHE_ENV, RESERVED_PACKAGES, SOURCES, SourceCache, SourceError, is_reserved, source
+from cola_suite.tasks import suite_packages
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get(CACHE_ENV) or ROOT / "data" / "cache")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import cola_hear.precision as precision
-from pretrain.step import use_bf16 as training_bf16
+from cola_pretrain.step import use_bf16 as training_bf16
 
 CPU = torch.device("cpu")
 

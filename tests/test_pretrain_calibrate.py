@@ -11,9 +11,9 @@ from pretrain_runs import small_config
 
 import cola_hear
 from cola_hear.weights import load_weights
-from pretrain import cli
-from pretrain.calibrate import batchnorm_layers, calibrate_batchnorm
-from pretrain.step import build_module
+from cola_pretrain import cli
+from cola_pretrain.calibrate import batchnorm_layers, calibrate_batchnorm
+from cola_pretrain.step import build_module
 
 
 @pytest.fixture(scope="module")

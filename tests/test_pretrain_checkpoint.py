@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pretrain.checkpoint import FORMAT, CheckpointError, latest_checkpoint, load_checkpoint
-from pretrain.cli import main as cli_main
+from cola_pretrain.checkpoint import FORMAT, CheckpointError, latest_checkpoint, load_checkpoint
+from cola_pretrain.cli import main as cli_main
 
 
 class _Payload:

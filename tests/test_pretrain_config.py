@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cola_hear.config import ConfigError, parse_override
-from pretrain.config import PretrainConfig, dump_toml, load_config, shipped_configs
-from pretrain.start import config_differences
+from cola_pretrain.config import PretrainConfig, dump_toml, load_config, shipped_configs
+from cola_pretrain.start import config_differences
 
 
 def test_shipped_configs_load_and_default_is_the_cola_recipe():

@@ -13,10 +13,10 @@ from broken_audio import write_broken_audio
 
 from cola_hear import FrontEndConfig
 from cola_hear.frontend import LogMelFrontEnd
-from pretrain.config import AugmentConfig
-from pretrain.manifest import DataError, find_audio_files, manifest_hash
-from pretrain.pool import build_pool
-from pretrain.sampling import PairSampler, Prefetcher, crop_samples, make_clips
+from cola_pretrain.audio_cache import build_pool
+from cola_pretrain.config import AugmentConfig
+from cola_pretrain.manifest import DataError, find_audio_files, manifest_hash
+from cola_pretrain.sampling import PairSampler, Prefetcher, crop_samples, make_clips
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +179,7 @@ def _owners(samples: np.ndarray, clips, crop: np.ndarray) -> set[int]:
 
 def test_long_files_are_decoded_in_blocks_without_seams(tmp_path, monkeypatch):
     """Block-wise decoding of a long file gives the same samples as one read (blocks made tiny here)."""
-    import pretrain.pool as pool_module
+    import cola_pretrain.audio_cache as pool_module
 
     rate = 16000
     ramp = np.linspace(-0.5, 0.5, rate * 7, dtype=np.float32)
@@ -192,7 +192,7 @@ def test_long_files_are_decoded_in_blocks_without_seams(tmp_path, monkeypatch):
 
 
 def test_spectral_offsets_are_an_eq_curve_and_band_limits():
-    from pretrain.augment import DB_TO_LOG, spectral_offsets
+    from cola_pretrain.augment import DB_TO_LOG, spectral_offsets
 
     rng = np.random.default_rng(0)
     eq = spectral_offsets(rng, 200, 64, AugmentConfig(eq_db=10))
@@ -206,7 +206,7 @@ def test_spectral_offsets_are_an_eq_curve_and_band_limits():
 
 
 def test_spectral_offsets_never_go_below_the_floor_and_zoom_resamples():
-    from pretrain.augment import apply_spectral, apply_zoom, zoom_params
+    from cola_pretrain.augment import apply_spectral, apply_zoom, zoom_params
 
     logmel = torch.linspace(-5, 5, 96)[None, :, None].repeat(2, 1, 64)  # a ramp in time
     out = apply_spectral(logmel, torch.full((2, 64), -20.0), floor=-11.5)

@@ -17,7 +17,7 @@ WORKER_STEPS = 3
 
 
 def _config(data: str, out: str):
-    from pretrain.config import load_config
+    from cola_pretrain.config import load_config
 
     return load_config(
         "smoke",
@@ -36,7 +36,7 @@ def _config(data: str, out: str):
 
 
 def _worker(data: str, out: str) -> None:
-    from pretrain.train import run_training
+    from cola_pretrain.train import run_training
 
     result = run_training(_config(data, out))
     torch.save(_flat_state(result.module), Path(out) / f"rank{os.environ['RANK']}.pt")
@@ -49,7 +49,7 @@ def _flat_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def test_two_processes_under_torchrun_end_with_identical_weights(tmp_path):
     from audio_fixtures import write_tone_folder
 
-    from pretrain.metrics_log import read_log
+    from cola_pretrain.metrics_log import read_log
 
     data = tmp_path / "data"
     write_tone_folder(data, n_classes=6, seconds=1.5)
@@ -70,7 +70,7 @@ def test_two_processes_under_torchrun_end_with_identical_weights(tmp_path):
     differing = [k for k in rank0 if not torch.equal(rank0[k], rank1[k])]
     assert not differing, f"ranks differ in {differing[:5]}"
     # the weights moved away from their (seeded) initial values
-    from pretrain.step import build_module
+    from cola_pretrain.step import build_module
 
     torch.manual_seed(0)
     initial = _flat_state(build_module(_config(str(data), str(out))))

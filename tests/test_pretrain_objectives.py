@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pretrain.config import ObjectiveConfig
-from pretrain.objectives import SoftmaxContrastive, TripletObjective, build_objective
+from cola_pretrain.config import ObjectiveConfig
+from cola_pretrain.objectives import SoftmaxContrastive, TripletObjective, build_objective
 
 
 def paired(batch: int = 6, dim: int = 32, noise: float = 0.01, seed: int = 0):

@@ -25,11 +25,11 @@ from safetensors.torch import load_file
 from cola_hear import get_scene_embeddings, get_timestamp_embeddings, load_model
 from cola_hear.config import ConfigError
 from cola_hear.weights import read_config
-from pretrain.checkpoint import list_checkpoints, load_checkpoint
-from pretrain.cli import main as cli_main
-from pretrain.config import load_config
-from pretrain.metrics_log import read_log
-from pretrain.train import run_training
+from cola_pretrain.checkpoint import list_checkpoints, load_checkpoint
+from cola_pretrain.cli import main as cli_main
+from cola_pretrain.config import load_config
+from cola_pretrain.metrics_log import read_log
+from cola_pretrain.train import run_training
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tones, tmp_path
 
 
 def test_drift_measures_the_distance_from_the_starting_encoder(trained):
-    from pretrain.drift import REFERENCE_FILE, DriftMeter
+    from cola_pretrain.drift import REFERENCE_FILE, DriftMeter
 
     rows = read_log(trained.out_dir / "log.csv")
     assert all(rows[0][c] > 0 for c in rows[0] if c.startswith("drift_"))
@@ -212,7 +212,7 @@ def test_time_budget_stops_the_run_and_still_exports(tones, tmp_path):
 def test_sigterm_stops_after_the_current_step_with_a_checkpoint(tones, tmp_path):
     out = tmp_path / "run"
     command = [
-        sys.executable, "-m", "pretrain", "--config", "smoke", "--data", str(tones), "--out", str(out),
+        sys.executable, "-m", "cola_pretrain", "--config", "smoke", "--data", str(tones), "--out", str(out),
         "--max-steps", "100000", "--batch-size", "2", "--no-cache", "--no-progress",
         "--set", "frontend.segment_frames=32", "--set", "train.log_every=1",
     ]  # fmt: skip
@@ -240,7 +240,7 @@ def test_sigkill_at_random_points_then_resume_loses_nothing(tones, tmp_path):
     out = tmp_path / "run"
     total = 12
     base = [
-        sys.executable, "-m", "pretrain", "--config", "smoke", "--data", str(tones), "--out", str(out),
+        sys.executable, "-m", "cola_pretrain", "--config", "smoke", "--data", str(tones), "--out", str(out),
         "--max-steps", str(total), "--batch-size", "2", "--no-cache", "--no-progress",
         "--set", "frontend.segment_frames=32", "--set", "train.log_every=1", "--set", "train.checkpoint_every=2",
     ]  # fmt: skip

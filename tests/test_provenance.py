@@ -1,4 +1,4 @@
-"""cola_hear.provenance: the commit and dirty state of a checkout."""
+"""cola_common.provenance: the commit and dirty state of a checkout."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cola_hear.provenance import file_sha256, git_commit
+from cola_common.provenance import file_sha256, git_commit
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cola_hear.provenance import commit_contains
-from eval.report import SHARED_STAGE_PATH_COMMIT, event_path_note
+from cola_common.provenance import commit_contains
+from cola_eval.report.page import SHARED_STAGE_PATH_COMMIT, event_path_note
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def test_rows_before_the_shared_path_are_named_and_later_ones_are_not():
 
 
 def test_leaderboard_section_puts_published_scores_next_to_ours(tmp_path):
-    from eval.report import LEADERBOARD_CSV, leaderboard_section
+    from cola_eval.report.page import LEADERBOARD_CSV, leaderboard_section
 
     peers = {"hearbaseline.torchcrepe": "crepe"}
     assert leaderboard_section(tmp_path, pd.DataFrame(), peers) == []  # no cited file: no section
@@ -73,8 +73,8 @@ def _summary(scores: dict[str, list[float]], std: float = 1.0) -> pd.DataFrame:
 
 
 def test_learned_vs_control_table_picks_the_read_out_on_validation_and_the_strongest_control():
-    from eval.experiments import ReadoutComparison
-    from eval.report import control_average, readout_table
+    from cola_eval.models.experiments import ReadoutComparison
+    from cola_eval.report.page import control_average, readout_table
 
     summary = _summary({
         "a": [60.0, 62.0], "a-bn-s0": [59.0, 61.0], "a-bn-s1": [61.0, 63.0],  # ties: 61 vs 61

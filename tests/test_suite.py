@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from suite.build import build_suite
-from suite.datasheet import read_manifests, write_datasheet
-from suite.hear_check import check_task, check_tasks_dir
-from suite.hear_format import METADATA_KEYS, TaskSpec, TaskWriter
-from suite.sources import SourceCache
-from suite.splits import SPLITS
-from suite.tasks import TASKS
-from suite.tasks.base import BuildContext
+from cola_suite.build import build_suite
+from cola_suite.datasheet import read_manifests, write_datasheet
+from cola_suite.hear_check import check_task, check_tasks_dir
+from cola_suite.hear_format import METADATA_KEYS, TaskSpec, TaskWriter
+from cola_suite.sources import SourceCache
+from cola_suite.splits import SPLITS
+from cola_suite.tasks import TASKS
+from cola_suite.tasks.base import BuildContext
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK_NAMES = sorted(t.spec.name for t in TASKS)

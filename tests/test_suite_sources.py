@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from suite.sources import MIRROR_ENV, SourceError, debian_mirror, require_tool
+from cola_suite.sources import MIRROR_ENV, SourceError, debian_mirror, require_tool
 
 
 def test_mirror_from_deb822_sources(tmp_path, monkeypatch):
@@ -47,7 +47,7 @@ def test_parallel_workers_unpack_one_archive_once_and_intact(tmp_path):
     import zipfile
     from concurrent.futures import ThreadPoolExecutor
 
-    from suite.sources import SourceCache, source
+    from cola_suite.sources import SourceCache, source
 
     cache = SourceCache(tmp_path / "cache")
     version = source("pykanto").version

@@ -11,15 +11,15 @@ these fixes, applied in the process that runs heareval, make it run there:
 * ``heareval.gpu_max_mem.device_name`` accepts the ``str`` recent pynvml returns.
 * On a machine where torch sees CUDA but tensorflow-cpu does not, the embeddings
   runner's start-up check asks torch (embeddings of torch modules run in torch).
-* A peer HEAR module gets the fixes ``eval.peers`` names for it (``hearbaseline.naive``:
+* A peer HEAR module gets the fixes ``cola_eval.models.peers`` names for it (``hearbaseline.naive``:
   librosa >= 0.10's keyword-only ``filters.mel``) before the embeddings runner or the
   validator imports it.
 
 Command line (the arguments are heareval's and hear-validator's own)::
 
-    python -m eval.hear_bridge embeddings MODULE --model W --tasks-dir D --embeddings-dir E
-    python -m eval.hear_bridge predictions E/MODULE/TASK ... --grid faster --grid-points 1
-    python -m eval.hear_bridge validate MODULE [--model W]
+    python -m cola_eval.protocols.hear_bridge embeddings MODULE --model W --tasks-dir D --embeddings-dir E
+    python -m cola_eval.protocols.hear_bridge predictions E/MODULE/TASK ... --grid faster --grid-points 1
+    python -m cola_eval.protocols.hear_bridge validate MODULE [--model W]
 
 ``run_hear_protocol`` drives both as subprocesses and reads the scores.
 """
@@ -43,10 +43,10 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from cola_hear.audio_io import load_audio
-from eval.modules import ModuleSpec, module_version
-from eval.peers import apply_peer_fixes
-from eval.tasks import Task
+from cola_common.audio_files import load_audio
+from cola_eval.models.hear_module import ModuleSpec, module_version
+from cola_eval.models.peers import apply_peer_fixes
+from cola_eval.protocols.tasks import Task
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def _align_tensorflow_gpu_check() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m eval.hear_bridge {embeddings,predictions,validate} ARGS``: heareval's runner
+    """``python -m cola_eval.protocols.hear_bridge {embeddings,predictions,validate} ARGS``: heareval's runner
     (or hear-validator) with the fixes applied."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in ("embeddings", "predictions", "validate"):
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         from heareval.embeddings.runner import runner
     else:
         from heareval.predictions.runner import runner
-    runner.main(args=argv[1:], prog_name=f"python -m eval.hear_bridge {argv[0]}", standalone_mode=False)
+    runner.main(args=argv[1:], prog_name=f"python -m cola_eval.protocols.hear_bridge {argv[0]}", standalone_mode=False)
     return 0
 
 
@@ -225,7 +225,7 @@ def task_at_rate(task: Task, rate: int, cache_root: str | Path) -> Path:
 
     The task itself when it has a ``<rate>/`` folder. Otherwise (a 44.1 kHz module on this
     suite's 16 kHz tasks) a copy in ``cache_root``: the metadata files linked, the audio of the
-    task's highest rate resampled to ``rate`` by ``cola_hear.audio_io`` and written as PCM_16,
+    task's highest rate resampled to ``rate`` by ``cola_common.audio_files`` and written as PCM_16,
     as hearpreprocess writes every rate. The copy is keyed by the task checksum and reused.
     """
     if (task.path / str(rate)).is_dir():
@@ -298,7 +298,7 @@ def read_scores(path: str | Path, task: Task, grid: str = "", grid_points: int =
 def _run_bridge(args: list[str], cwd: Path, log_path: Path) -> None:
     with open(log_path, "w") as out:
         proc = subprocess.run(
-            [sys.executable, "-m", "eval.hear_bridge", *args],
+            [sys.executable, "-m", "cola_eval.protocols.hear_bridge", *args],
             cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -8,11 +8,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from eval.embeddings import EmbeddingCache, task_embeddings
-from eval.linear import LinearConfig
-from eval.modules import HearModel, ModuleSpec
-from eval.probe import ProbeResult, probe_task
-from eval.results import (
+from cola_eval.models.hear_module import HearModel, ModuleSpec
+from cola_eval.protocols.embedding_cache import EmbeddingCache, task_embeddings
+from cola_eval.protocols.linear import LinearConfig
+from cola_eval.protocols.probe import ProbeResult, probe_task
+from cola_eval.protocols.tasks import Task, load_task, task_folders
+from cola_eval.report.rows import (
     DEFAULT_CACHE_DIR,
     DEFAULT_RESULTS_DIR,
     LATER_COLUMNS,
@@ -20,7 +21,6 @@ from eval.results import (
     append_rows,
     run_context,
 )
-from eval.tasks import Task, load_task, task_folders
 
 log = logging.getLogger(__name__)
 

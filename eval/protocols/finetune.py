@@ -34,12 +34,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from cola_common.audio_files import load_audio
+from cola_eval.models.baselines.random_init import random_init_model
+from cola_eval.protocols.metrics import multi_hot, scene_score
+from cola_eval.protocols.probe import ProbeResult
+from cola_eval.protocols.tasks import Split, Task
 from cola_hear import ColaModel, load_weights
-from cola_hear.audio_io import load_audio
-from eval.baselines.random_init import random_init_model
-from eval.metrics import multi_hot, scene_score
-from eval.probe import ProbeResult
-from eval.tasks import Split, Task
 
 log = logging.getLogger(__name__)
 

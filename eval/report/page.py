@@ -1,7 +1,7 @@
 """Regenerate ``results/README.md`` and its plots from the result CSVs.
 
 Tables show each task's primary metric, mean +- std over seeds/folds; the statistics and
-verdicts come from ``eval.scores``, the figures from ``eval.plots``, the names and comparisons
+verdicts come from ``cola_eval.report.scores``, the figures from ``cola_eval.report.plots``, the names and comparisons
 from ``experiments.toml`` (``ReportConfig.from_experiments``). Every verdict in the text is
 computed; nothing date-dependent is written, so the same CSVs give the same files.
 """
@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cola_hear.atomic import atomic_write_text
-from cola_hear.provenance import commit_contains
-from eval.experiments import Ablation, Experiments, HeadlineRow, ReadoutComparison, Transfer
-from eval.headline import headline_table, write_headline
-from eval.plots import plot_checkpoint_curves, plot_pretraining, plot_tasks
-from eval.results import ARCHIVE_DIR, DEFAULT_RESULTS_DIR, IDENTITY_COLUMNS
-from eval.scores import (
+from cola_common.provenance import commit_contains
+from cola_eval.models.experiments import Ablation, Experiments, HeadlineRow, ReadoutComparison, Transfer
+from cola_eval.report.headline import headline_table, write_headline
+from cola_eval.report.plots import plot_checkpoint_curves, plot_pretraining, plot_tasks
+from cola_eval.report.rows import ARCHIVE_DIR, DEFAULT_RESULTS_DIR, IDENTITY_COLUMNS
+from cola_eval.report.scores import (
     CHECKPOINT_NAME,
     ReportError,
     checkpoint_curves,
@@ -34,6 +33,7 @@ from eval.scores import (
     validation_averages,
     verdict,
 )
+from cola_hear.atomic import atomic_write_text
 
 __all__ = ["ReportConfig", "ReportError", "generate_report"]
 

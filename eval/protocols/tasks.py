@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cola_hear.task_format import METADATA_FILE, metadata_problems, read_metadata
+from cola_common.task_format import METADATA_FILE, metadata_problems, read_metadata
 
 
 class TaskError(ValueError):

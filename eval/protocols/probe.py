@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from eval.embeddings import SplitEmbeddings, TaskEmbeddings
-from eval.linear import LinearConfig, fit_linear
-from eval.metrics import (
+from cola_eval.protocols.embedding_cache import SplitEmbeddings, TaskEmbeddings
+from cola_eval.protocols.linear import LinearConfig, fit_linear
+from cola_eval.protocols.metrics import (
     DEFAULT_POSTPROCESSING_GRID,
     event_score,
     frame_targets,
@@ -29,7 +29,7 @@ from eval.metrics import (
     scene_score,
     selection_score,
 )
-from eval.tasks import Split, Task
+from cola_eval.protocols.tasks import Split, Task
 
 log = logging.getLogger(__name__)
 

@@ -18,19 +18,19 @@ from typing import Any
 
 import numpy as np
 
-from cola_hear.audio_io import AUDIO_EXTENSIONS
-from suite import dsp
-from suite.midi import render_segments
-from suite.pool_files import PoolFile, convert_files, write_audio
-from suite.sources import SourceCache
-from suite.speech import Synthesizer, Utterance
-from suite.splits import rng_for
-from suite.tasks import TASKS
-from suite.tasks.base import BuildContext, content_id, recording_id, slug
-from suite.tasks.birds import BIRD_WHEELS, bird_song_files
-from suite.tasks.keywords import train_voices
-from suite.tasks.music import Excerpt, opening_segment, random_programs, read_pieces, unused_pieces
-from suite.tasks.notes import SOUNDFONTS
+from cola_common.audio_files import AUDIO_EXTENSIONS
+from cola_suite import dsp
+from cola_suite.midi import render_segments
+from cola_suite.pools.files import PoolFile, convert_files, write_audio
+from cola_suite.sources import SourceCache
+from cola_suite.speech import Synthesizer, Utterance
+from cola_suite.splits import rng_for
+from cola_suite.tasks import TASKS
+from cola_suite.tasks.base import BuildContext, content_id, recording_id, slug
+from cola_suite.tasks.birds import BIRD_WHEELS, bird_song_files
+from cola_suite.tasks.keywords import train_voices
+from cola_suite.tasks.music import Excerpt, opening_segment, random_programs, read_pieces, unused_pieces
+from cola_suite.tasks.notes import SOUNDFONTS
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from cola_hear.audio_io import AudioError, load_audio
-from suite.build import single_threaded_worker
-from suite.hear_format import SAMPLE_RATE, wav_bytes
+from cola_common.audio_files import AudioError, load_audio
+from cola_suite.build import single_threaded_worker
+from cola_suite.hear_format import SAMPLE_RATE, wav_bytes
 
 log = logging.getLogger(__name__)
 

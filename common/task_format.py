@@ -1,7 +1,7 @@
 """The HEAR 2021 task format's metadata schema, in one place (the format: suite/README.md).
 
-The evaluation harness (``eval.tasks``) reads any HEAR task folder with it; the suite builder's validator
-(``suite.hear_check``) checks the folders this project builds against it (and its own stricter rules:
+The evaluation harness (``cola_eval.protocols.tasks``) reads any HEAR task folder with it; the suite builder's validator
+(``cola_suite.hear_check``) checks the folders this project builds against it (and its own stricter rules:
 train/valid/test splits, 16 kHz mono audio). It imports nothing from either.
 """
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from cola_eval.models.experiments import HeadlineRow
+from cola_eval.report.scores import ReportError, suite_average
 from cola_hear.atomic import atomic_write_text
-from eval.experiments import HeadlineRow
-from eval.scores import ReportError, suite_average
 
 BEGIN = "<!-- headline table: written by `cola-eval report` from experiments.toml [[report.headline]] -->"
 END = "<!-- end of headline table -->"

@@ -126,8 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger().setLevel(level)
 
-    from eval.embed import EmbedConfig, EmbedError, check_output_path, collect_audio_files, embed_files, output_format
-    from eval.modules import HearModel, ModuleError, ModuleSpec
+    from cola_eval.embed.folder import (
+        EmbedConfig,
+        EmbedError,
+        check_output_path,
+        collect_audio_files,
+        embed_files,
+        output_format,
+    )
+    from cola_eval.models.hear_module import HearModel, ModuleError, ModuleSpec
 
     try:  # usage errors: the command line itself is wrong, whatever is on disk
         output_format(args.output)

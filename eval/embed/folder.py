@@ -1,8 +1,8 @@
 """Embeddings of a folder (or a list) of audio files with any HEAR module, written to one file.
 
-``cola-embed`` (``eval/embed_cli.py``) is the command line. What happens to each file:
+``cola-embed`` (``eval/embed/cli.py``) is the command line. What happens to each file:
 
-* **decoding** with ``cola_hear.audio_io`` at the module's ``sample_rate`` (other rates are
+* **decoding** with ``cola_common.audio_files`` at the module's ``sample_rate`` (other rates are
   resampled, channels down-mixed); a file that cannot be read, is empty or holds NaN/inf is
   **skipped**: listed in the output's metadata and on stderr, and the run goes on;
 * **short files** are embedded in batches (files of the same length share one module call,
@@ -46,10 +46,10 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from cola_common.audio_files import AUDIO_EXTENSIONS, AudioError, audio_info, load_audio
+from cola_common.provenance import file_sha256
+from cola_eval.models.hear_module import HearModel
 from cola_hear.atomic import atomic_write
-from cola_hear.audio_io import AUDIO_EXTENSIONS, AudioError, audio_info, load_audio
-from cola_hear.provenance import file_sha256
-from eval.modules import HearModel
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from cola_hear.weights import weights_sha256
-from eval.peers import apply_peer_fixes, peer_weights_path
+from cola_common.provenance import weights_sha256
+from cola_eval.models.peers import apply_peer_fixes, peer_weights_path
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class ModuleSpec:
 
         Without a weights file: the checksum of the module's own default weights when it names
         them through a ``default_weights_path()`` function (``cola_hear`` does), or when it is a
-        peer whose weights file ``eval.peers`` knows (``hearbaseline.torchcrepe``), so results and
+        peer whose weights file ``cola_eval.models.peers`` knows (``hearbaseline.torchcrepe``), so results and
         cached embeddings follow a change of shipped weights; ``"none"`` for modules without weights.
         """
         if self.weights is None:

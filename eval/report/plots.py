@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eval.scores import is_percent, suite_average
+from cola_eval.report.scores import is_percent, suite_average
 
 log = logging.getLogger(__name__)
 

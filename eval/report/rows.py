@@ -19,14 +19,16 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from cola_common.provenance import REPO_ROOT, git_commit
 from cola_hear.atomic import atomic_write_text
-from cola_hear.provenance import git_commit
 
 PROTOCOLS = ("linear_probe", "hear", "finetune")
-REPO_ROOT = Path(__file__).resolve().parent.parent
 # A row's ``commit`` is HEAD with ``+dirty`` only when tracked files under these folders differ from it: they hold
 # the code that computes a score. Edits elsewhere (docs, results/, benchmarks/, pretrain/) leave rows clean.
-ROW_CODE_PATHS = ("eval", "cola_hear")
+ROW_CODE_PATHS = ("eval", "cola_hear", "common")
+# Module names that rows published before the packages took the project's prefix (issue 27) record, and
+# their names now: read_rows gives every row the current name, so old and new rows are one model.
+RENAMED_MODULES = {"eval.baselines": "cola_eval.models.baselines"}
 # Default output folders: relative, so under the working directory, never the install folder.
 DEFAULT_RESULTS_DIR = Path("results")
 DEFAULT_CACHE_DIR = Path("runs/eval/cache")  # embeddings of the linear probe
@@ -54,8 +56,8 @@ class ResultRow:
     command: str
     date: str
     # What was measured, beside the weights: the model's read-out and inference precision as it describes them
-    # (``eval.modules.HearModel.description``; empty for a module that does not) and the task's checksum
-    # (``eval.tasks.Task.checksum``). Empty in rows measured before these columns existed.
+    # (``cola_eval.models.hear_module.HearModel.description``; empty for a module that does not) and the task's checksum
+    # (``cola_eval.protocols.tasks.Task.checksum``). Empty in rows measured before these columns existed.
     readout: str = ""
     precision: str = ""
     task_sha256: str = ""
@@ -136,6 +138,7 @@ def read_rows(path: str | Path) -> list[ResultRow]:
             ResultRow(
                 **{
                     **{k: r.get(k, "") for k in ResultRow.columns()},
+                    "module": current_module_name(r["module"]),
                     "seed": int(r["seed"]),
                     "score": float(r["score"]),
                     "primary": r["primary"] in ("True", "true", "1"),
@@ -145,6 +148,14 @@ def read_rows(path: str | Path) -> list[ResultRow]:
             )
             for r in reader
         ]
+
+
+def current_module_name(module: str) -> str:
+    """The current import name of a HEAR module a result row names (``RENAMED_MODULES``; others unchanged)."""
+    for old, new in RENAMED_MODULES.items():
+        if module == old or module.startswith(old + "."):
+            return new + module[len(old) :]
+    return module
 
 
 def run_context() -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The audio pool: every usable file decoded once to 16 kHz mono, in one flat float16 array.
 
-Files are decoded with ``cola_hear.audio_io.load_audio``; a file that cannot be used
+Files are decoded with ``cola_common.audio_files.load_audio``; a file that cannot be used
 (unreadable, empty, NaN/inf, silent) is skipped with a warning and recorded, never
 ending the run. With a cache folder the decoded samples go to a memory-mapped file
 plus a JSON index keyed by the data manifest (paths, sizes, mtimes), so later runs
@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from cola_common.audio_files import audio_info, load_audio
 from cola_hear.atomic import atomic_write, atomic_write_text
-from cola_hear.audio_io import audio_info, load_audio
-from pretrain.manifest import AudioFile, DataError, cache_key, find_audio_files, manifest_hash
+from cola_pretrain.manifest import AudioFile, DataError, cache_key, find_audio_files, manifest_hash
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,15 @@
-"""Where a result came from: the git state of the checkout and the checksum of a file's bytes.
+"""Where a result came from: the git state of the checkout and the checksums of files.
 
 The one place that asks git which commit produced a result row, a benchmark table or a set of
-pretrained weights, and the one SHA-256 of a file's bytes (cached embeddings, source archives,
-audio files, shipped weights). Imports nothing from ``pretrain``, ``eval`` or ``benchmarks``.
+pretrained weights; the one SHA-256 of a file's bytes (cached embeddings, source archives, audio
+files, shipped weights); and ``weights_sha256``, the identity of a weights file in result rows.
+Imports nothing but the standard library.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 from collections.abc import Sequence
@@ -20,7 +22,7 @@ GIT_TIMEOUT_S = 30
 def git_commit(
     repo: str | os.PathLike | None = None, paths: Sequence[str] | None = None, abbrev: int | None = None
 ) -> str | None:
-    """HEAD of the git checkout at ``repo`` (default: the one holding ``cola_hear``), ``+dirty`` when it is dirty.
+    """HEAD of the git checkout at ``repo`` (default: the one holding this package), ``+dirty`` when it is dirty.
 
     *Dirty* has one meaning: a tracked file differs from HEAD, staged or not (what
     ``git status --porcelain --untracked-files=no`` lists); untracked files never count.
@@ -43,7 +45,7 @@ def git_commit(
 
 def commit_contains(commit: str, ancestor: str, repo: str | os.PathLike | None = None) -> bool | None:
     """Whether ``commit`` (possibly ``+dirty``) descends from ``ancestor`` in the checkout at ``repo``
-    (default: the one holding ``cola_hear``); ``None`` when git cannot tell (no git, unknown commit)."""
+    (default: the one holding this package); ``None`` when git cannot tell (no git, unknown commit)."""
     root = str(REPO_ROOT if repo is None else repo)
     cmd = ["git", "-C", root, "merge-base", "--is-ancestor", ancestor, commit.split("+")[0]]
     try:
@@ -56,7 +58,7 @@ def commit_contains(commit: str, ancestor: str, repo: str | os.PathLike | None =
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """SHA-256 (hex) of the file's bytes, read ``chunk`` bytes at a time.
 
-    Not the identity of a weights file in result rows: that is ``cola_hear.weights.weights_sha256``,
+    Not the identity of a weights file in result rows: that is ``cola_common.provenance.weights_sha256``,
     which canonicalises the safetensors header first.
     """
     h = hashlib.sha256()
@@ -68,3 +70,24 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 def _git(cmd: list[str]) -> str:
     return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=GIT_TIMEOUT_S).stdout.strip()
+
+
+def weights_sha256(path: str | Path) -> str:
+    """SHA-256 of a weights file; a safetensors header is canonicalised (sorted JSON keys) first.
+
+    safetensors writes its metadata map in arbitrary order, so two saves of the same tensors
+    and metadata can differ in bytes; this checksum is the same for both. Other files: plain SHA-256.
+    """
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = f.read(size) if 0 < size < 100_000_000 else b""
+        try:
+            parsed = json.loads(header) if header else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            parsed = None
+        if not isinstance(parsed, dict):
+            return file_sha256(path)
+        h = hashlib.sha256(b"safetensors-canonical\0" + json.dumps(parsed, sort_keys=True).encode())
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()

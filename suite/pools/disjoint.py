@@ -4,7 +4,7 @@ Music, game sound effects and ambiences, and speech in several languages (Czech,
 Dutch and English voice acting, spoken words in eight languages, Mandarin
 syllables), taken as shipped from Debian packages that share neither a binary nor a
 source package with any suite task (``suite_packages``), and none of which is
-reserved (``suite.sources.RESERVED_PACKAGES``). Nothing is synthesised or
+reserved (``cola_suite.sources.RESERVED_PACKAGES``). Nothing is synthesised or
 rendered, so no suite tool (speech synthesisers, soundfonts, fluidsynth, music21)
 takes part. Symbolic links, byte-identical copies and a recording shipped in two formats are read once.
 """
@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cola_hear.audio_io import AUDIO_EXTENSIONS
-from cola_hear.provenance import file_sha256
-from suite.pool_files import PoolFile, convert_files
-from suite.sources import SOURCES, SourceCache, is_reserved
-from suite.tasks import suite_packages
-from suite.tasks.base import recording_id, slug
+from cola_common.audio_files import AUDIO_EXTENSIONS
+from cola_common.provenance import file_sha256
+from cola_suite.pools.files import PoolFile, convert_files
+from cola_suite.sources import SOURCES, SourceCache, is_reserved
+from cola_suite.tasks import suite_packages
+from cola_suite.tasks.base import recording_id, slug
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from cola_common.audio_files import load_audio
+from cola_common.provenance import file_sha256
+from cola_eval.models.hear_module import HearModel
+from cola_eval.protocols.tasks import Task
 from cola_hear.atomic import atomic_replace_dir
-from cola_hear.audio_io import load_audio
-from cola_hear.provenance import file_sha256
-from eval.modules import HearModel
-from eval.tasks import Task
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """The unlabelled pretraining pool: ``build_pool`` writes one, for either domain.
 
-- ``disjoint`` (the default, ``suite/pool_disjoint.py``): real audio from packages
+- ``disjoint`` (the default, ``suite/pools/disjoint.py``): real audio from packages
   that share no Debian or PyPI package with any suite task. What the project's claims
   of general-purpose representations rest on.
-- ``suite`` (``suite/pool_suite.py``): the suite's own sources minus its held-out
+- ``suite`` (``suite/pools/in_suite.py``): the suite's own sources minus its held-out
   recordings. In-domain adaptation, kept as the comparison.
 
 Files are 16 kHz mono PCM_16 WAV under ``<pool>/<source>/``; ``<pool>/manifest.json``
@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from cola_hear.atomic import atomic_replace_dir
-from suite.build import torch_threads
-from suite.hear_format import SAMPLE_RATE, dumps
-from suite.sources import SOURCES, TOOL_LICENCES, SourceCache
-from suite.tasks.base import BuildContext
+from cola_suite.build import torch_threads
+from cola_suite.hear_format import SAMPLE_RATE, dumps
+from cola_suite.sources import SOURCES, TOOL_LICENCES, SourceCache
+from cola_suite.tasks.base import BuildContext
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,11 @@ def build_pool(
     try:
         with torch_threads(1):
             if domain == "disjoint":
-                from suite.pool_disjoint import disjoint_pool_records
+                from cola_suite.pools.disjoint import disjoint_pool_records
 
                 records, used = disjoint_pool_records(cache, staging, jobs, packages)
             else:
-                from suite.pool_suite import suite_pool_records
+                from cola_suite.pools.in_suite import suite_pool_records
 
                 records, used = suite_pool_records(BuildContext(cache, seed=seed, jobs=jobs), staging, excluded)
         manifest = _manifest(domain, records, cache, seed, excluded, used)
