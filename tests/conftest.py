@@ -43,8 +43,8 @@ def mini_suite(tmp_path_factory: pytest.TempPathFactory, cache: SourceCache) -> 
 
 @pytest.fixture()
 def counting_reset():
-    """The counts of the ``counting_hear`` test module (tests/counting_hear.py), zero before and after a test."""
-    import counting_hear
+    """The counts of the ``counting_hear`` test module (tests/support/counting_hear.py), zero before and after a test."""
+    from support import counting_hear
 
     counting_hear.reset()
     yield

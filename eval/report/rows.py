@@ -28,7 +28,7 @@ PROTOCOLS = ("linear_probe", "hear", "finetune")
 ROW_CODE_PATHS = ("eval", "cola_hear", "common")
 # Module names that rows published before the packages took the project's prefix (issue 27) record, and
 # their names now: read_rows gives every row the current name, so old and new rows are one model.
-RENAMED_MODULES = {"eval.baselines": "cola_eval.models.baselines"}
+RENAMED_MODULES = {"eval.baselines": "cola_eval.models.baselines"}  # old names, kept
 # Default output folders: relative, so under the working directory, never the install folder.
 DEFAULT_RESULTS_DIR = Path("results")
 DEFAULT_CACHE_DIR = Path("runs/eval/cache")  # embeddings of the linear probe
