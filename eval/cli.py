@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from cola_eval.report.rows import DEFAULT_CACHE_DIR, DEFAULT_HEAR_DIR, DEFAULT_RESULTS_DIR
+from cola_eval.protocols.rows import DEFAULT_CACHE_DIR, DEFAULT_HEAR_DIR, DEFAULT_RESULTS_DIR
 
 log = logging.getLogger("cola-eval")
 
@@ -167,8 +167,8 @@ def _probe(args: argparse.Namespace) -> None:
 def _hear(args: argparse.Namespace) -> None:
     from cola_eval.models.hear_module import HearModel, ModuleSpec
     from cola_eval.protocols.hear_bridge import run_hear_protocol
+    from cola_eval.protocols.rows import ResultRow, append_rows, run_context
     from cola_eval.protocols.tasks import find_tasks
-    from cola_eval.report.rows import ResultRow, append_rows, run_context
 
     spec = ModuleSpec(args.module, args.weights, args.name)
     tasks = {t.name: t for t in find_tasks(args.tasks_dir, args.task)}
@@ -208,9 +208,9 @@ def _hear(args: argparse.Namespace) -> None:
 def _finetune(args: argparse.Namespace) -> None:
     from cola_eval.models.hear_module import ModuleSpec
     from cola_eval.protocols.finetune import FinetuneConfig, finetune_task
+    from cola_eval.protocols.rows import append_rows
     from cola_eval.protocols.runner import probe_rows
     from cola_eval.protocols.tasks import find_tasks
-    from cola_eval.report.rows import append_rows
     from cola_hear.weights import load_weights
 
     config = FinetuneConfig(
@@ -267,7 +267,7 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _archive(args: argparse.Namespace) -> None:
-    from cola_eval.report.rows import ARCHIVE_DIR, archive_superseded
+    from cola_eval.protocols.rows import ARCHIVE_DIR, archive_superseded
 
     for protocol, n in archive_superseded(args.results_dir).items():
         print(f"{protocol}: {n} row(s) of earlier weights moved to {args.results_dir / ARCHIVE_DIR / protocol}.csv")

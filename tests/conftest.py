@@ -43,7 +43,7 @@ def mini_suite(tmp_path_factory: pytest.TempPathFactory, cache: SourceCache) -> 
 
 @pytest.fixture()
 def counting_reset():
-    """The counts of the ``counting_hear`` test module (tests/support/counting_hear.py), zero before and after a test."""
+    """The counts of the test module ``support.counting_hear``, zero before and after a test."""
     from support import counting_hear
 
     counting_hear.reset()

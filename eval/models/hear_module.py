@@ -76,15 +76,22 @@ def module_version(module: ModuleType) -> str:
         return "unknown"
 
 
-def module_source_sha256(module: ModuleType, max_files: int = 2000) -> str:
-    """SHA-256 of the ``.py`` files of the module's top-level package (or of the module file).
+def module_source_files(module: ModuleType) -> list[Path]:
+    """The ``.py`` files of the module's top-level package (or the module file), sorted.
 
-    Part of the embedding-cache key, so editing a module's code (ours: ``cola_hear``) without a
-    version bump still invalidates its cached embeddings. ``"unknown"`` for very large packages.
+    For ``cola_hear`` that is the HEAR core alone (the tools' shared code is in ``cola_common``), so
+    the cache key covers exactly the code that computes embeddings (a test checks it).
     """
     top = importlib.import_module(module.__name__.split(".")[0])
     roots = [Path(p) for p in getattr(top, "__path__", [])] or [Path(str(top.__file__))]
-    files = sorted(f for root in roots for f in ([root] if root.is_file() else root.rglob("*.py")))
+    return sorted(f for root in roots for f in ([root] if root.is_file() else root.rglob("*.py")))
+
+
+def module_source_sha256(module: ModuleType, max_files: int = 2000) -> str:
+    """SHA-256 of ``module_source_files``: part of the embedding-cache key, so editing a module's code
+    without a version bump still invalidates its cached embeddings. ``"unknown"`` for very large packages.
+    """
+    files = module_source_files(module)
     if len(files) > max_files:
         return "unknown"
     h = hashlib.sha256()

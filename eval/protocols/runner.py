@@ -12,8 +12,7 @@ from cola_eval.models.hear_module import HearModel, ModuleSpec
 from cola_eval.protocols.embedding_cache import EmbeddingCache, task_embeddings
 from cola_eval.protocols.linear import LinearConfig
 from cola_eval.protocols.probe import ProbeResult, probe_task
-from cola_eval.protocols.tasks import Task, load_task, task_folders
-from cola_eval.report.rows import (
+from cola_eval.protocols.rows import (
     DEFAULT_CACHE_DIR,
     DEFAULT_RESULTS_DIR,
     LATER_COLUMNS,
@@ -21,6 +20,7 @@ from cola_eval.report.rows import (
     append_rows,
     run_context,
 )
+from cola_eval.protocols.tasks import Task, load_task, task_folders
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ import pandas as pd
 
 from cola_common.provenance import commit_contains
 from cola_eval.models.experiments import Ablation, Experiments, HeadlineRow, ReadoutComparison, Transfer
+from cola_eval.protocols.rows import ARCHIVE_DIR, DEFAULT_RESULTS_DIR, IDENTITY_COLUMNS
 from cola_eval.report.headline import headline_table, write_headline
 from cola_eval.report.plots import plot_checkpoint_curves, plot_pretraining, plot_tasks
-from cola_eval.report.rows import ARCHIVE_DIR, DEFAULT_RESULTS_DIR, IDENTITY_COLUMNS
 from cola_eval.report.scores import (
     CHECKPOINT_NAME,
     ReportError,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cola_eval.protocols.metrics import higher_is_better
-from cola_eval.report.rows import ARCHIVE_DIR, ResultRow, csv_path, dirty_rows, identity_conflicts, read_rows
+from cola_eval.protocols.rows import ARCHIVE_DIR, ResultRow, csv_path, dirty_rows, identity_conflicts, read_rows
 
 PERCENT_METRICS = ("top1_acc", "pitch_acc", "chroma_acc", "mAP", "aucroc")
 

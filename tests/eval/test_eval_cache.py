@@ -105,3 +105,25 @@ def test_editing_the_module_source_invalidates_the_cache(scene_task, tmp_path, m
     assert task_embeddings(HearModel(spec), scene_task, cache).from_cache
     (package / "__init__.py").write_text((package / "__init__.py").read_text() + "# edited\n")
     assert not task_embeddings(HearModel(spec), scene_task, cache).from_cache
+
+
+def test_the_cache_key_covers_exactly_the_code_that_computes_cola_embeddings():
+    """The source the key hashes for ``cola_hear`` is the set of files a fresh process runs to load the model
+    and embed: no file more (the tools' shared code in ``cola_common`` does not invalidate the cache), none less."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cola_hear
+    from cola_eval.models.hear_module import module_source_files
+
+    code = (
+        "import sys, numpy as np, cola_hear; m = cola_hear.load_model(); "
+        "a = np.zeros((1, 16000), np.float32); cola_hear.get_scene_embeddings(a, m); "
+        "cola_hear.get_timestamp_embeddings(a, m); "
+        "print('\\n'.join(sorted(v.__file__ for k, v in sys.modules.items() if k.split('.')[0] == 'cola_hear')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    ran = {Path(line).resolve() for line in proc.stdout.split()}
+    hashed = {f.resolve() for f in module_source_files(cola_hear)}
+    assert hashed == ran, f"hashed, not run: {sorted(hashed - ran)}; run, not hashed: {sorted(ran - hashed)}"

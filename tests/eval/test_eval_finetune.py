@@ -10,8 +10,8 @@ from cola_common.provenance import weights_sha256
 from cola_eval.cli import main
 from cola_eval.models.baselines.random_init import write_random_init_weights
 from cola_eval.protocols.finetune import FinetuneConfig, finetune_task
+from cola_eval.protocols.rows import read_rows
 from cola_eval.protocols.tasks import load_task
-from cola_eval.report.rows import read_rows
 from support.tasks import make_event_task, make_scene_task
 
 

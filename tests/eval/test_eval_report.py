@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from cola_eval.models.experiments import Ablation, load_experiments
+from cola_eval.protocols.rows import ResultRow, append_rows, read_rows
 from cola_eval.report.page import ReportConfig, ReportError, generate_report
-from cola_eval.report.rows import ResultRow, append_rows, read_rows
 
 EXPERIMENTS = load_experiments(Path(__file__).resolve().parents[2] / "experiments.toml")
 RANDOM_STAGE0 = EXPERIMENTS.curve_references["random init, stage-0 read-out (3 seeds)"]
@@ -278,8 +278,8 @@ def test_one_run_a_side_reports_ahead_or_behind_not_a_win(results_dir):
 
 
 def test_a_name_re_used_for_new_weights_is_refused_until_the_old_rows_are_archived(tmp_path):
+    from cola_eval.protocols.rows import archive_superseded
     from cola_eval.report.page import ReportError
-    from cola_eval.report.rows import archive_superseded
 
     old = ResultRow(**{**_row("linear_probe", "task-a", "cola", 0, 0.1).__dict__, "weights_sha256": "0" * 64})
     append_rows(
@@ -331,7 +331,7 @@ def test_rows_from_uncommitted_code_are_refused_or_published_marked(tmp_path):
 
 
 def test_a_csv_from_before_the_identity_columns_is_migrated_on_append(tmp_path):
-    from cola_eval.report.rows import LATER_COLUMNS
+    from cola_eval.protocols.rows import LATER_COLUMNS
 
     first = _row("linear_probe", "task-a", "cola", 0, 0.5)
     old_columns = [c for c in ResultRow.columns() if c not in LATER_COLUMNS]

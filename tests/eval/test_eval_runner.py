@@ -8,8 +8,8 @@ import pytest
 
 from cola_eval.cli import main
 from cola_eval.models.hear_module import ModuleSpec
+from cola_eval.protocols.rows import ResultRow
 from cola_eval.protocols.runner import run_linear_probe
-from cola_eval.report.rows import ResultRow
 from support.tasks import make_event_task, make_scene_task
 
 LOGMEL = "cola_eval.models.baselines.logmel_stats"
