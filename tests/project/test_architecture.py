@@ -1,8 +1,10 @@
-"""ARCHITECTURE.md names every module of the packages, and every path it names exists.
+"""ARCHITECTURE.md names every package, sub-package and module, and every path it names exists.
 
 A module ``pkg/sub/name.py`` counts as named when the section ``## `pkg/` ...`` holds
-```sub/name.py``` in backticks, or the page holds ```pkg/sub/name.py```. A backticked path (with a
-``/`` or a file extension) is looked up in the section's folder, then at the repository root.
+```sub/name.py``` in backticks, or the page holds ```pkg/sub/name.py```; a sub-package ``pkg/sub/``
+when its section holds ```sub/```-prefixed text. A backticked path (with a ``/`` or a file extension)
+is looked up in the section's folder, then at the repository root. Every installed package is in the
+table of folders and installed names, as setup.cfg's ``package_dir`` pairs them.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from support import package_dirs
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "ARCHITECTURE.md"
-PACKAGES = ("cola_hear", "pretrain", "eval", "suite", "benchmarks")
+PACKAGES = ("cola_hear", "common", "pretrain", "eval", "suite", "benchmarks", "tests")
 HEADING = re.compile(r"^## `([\w-]+)/`", re.MULTILINE)
 PATHLIKE = re.compile(r"[\w.*-]+(/[\w.*-]*)*")
 EXTENSIONS = (".py", ".md", ".toml", ".sh", ".txt", ".cfg", ".csv", ".safetensors")
@@ -32,17 +36,26 @@ def sections() -> dict[str, str]:
 
 
 def modules() -> list[str]:
-    """Every ``.py`` file git sees under the packages (tracked, or untracked and not ignored), but the
-    packages' own ``__init__.py``."""
+    """Every ``.py`` file git sees under the packages (tracked, or untracked and not ignored)."""
     names = subprocess.run(
         ["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard", *PACKAGES],
         capture_output=True, text=True, check=True, timeout=60,
     ).stdout.split()  # fmt: skip
-    top = {f"{p}/__init__.py" for p in PACKAGES}
-    return sorted({n for n in names if n.endswith(".py") and n not in top and (ROOT / n).is_file()})
+    return sorted({n for n in names if n.endswith(".py") and (ROOT / n).is_file()})
 
 
-@pytest.mark.parametrize("module", modules())
+def named_modules() -> list[str]:
+    """The modules the page must name: not the ``__init__.py`` files (their folders are named as
+    sub-packages) and not the test files (their folders are)."""
+    return [m for m in modules() if Path(m).name != "__init__.py" and not Path(m).name.startswith("test_")]
+
+
+def sub_packages() -> list[str]:
+    """Every folder below a package that holds ``.py`` files (``eval/protocols``, ``tests/hear``, ...)."""
+    return sorted({str(Path(m).parent) for m in modules() if "/" in str(Path(m).parent)})
+
+
+@pytest.mark.parametrize("module", named_modules())
 def test_every_module_is_named(module: str) -> None:
     package, rel = module.split("/", 1)
     page = sections()
@@ -67,3 +80,15 @@ def test_every_named_path_exists() -> None:
 
 def test_every_package_has_a_section() -> None:
     assert set(PACKAGES) <= set(sections()), sorted(sections())
+
+
+@pytest.mark.parametrize("folder", sub_packages())
+def test_every_sub_package_is_named(folder: str) -> None:
+    package, rel = folder.split("/", 1)
+    assert f"`{rel}/" in sections().get(package, ""), f"ARCHITECTURE.md's `{package}/` section does not name {rel}/"
+
+
+def test_the_page_pairs_each_folder_with_its_installed_name() -> None:
+    text = PAGE.read_text()
+    for name, folder in package_dirs().items():
+        assert f"| `{folder}/` | `{name}` |" in text, f"no table row for {folder}/ -> {name}"

@@ -10,23 +10,13 @@ import would load a second copy of a package beside the installed one.
 from __future__ import annotations
 
 import ast
-import configparser
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def package_dirs() -> dict[str, str]:
-    """Installed top-level name -> folder, from setup.cfg's ``package_dir`` (the one place that pairs them)."""
-    config = configparser.ConfigParser()
-    config.read(ROOT / "setup.cfg")
-    lines = [line.split("=") for line in config["options"]["package_dir"].strip().splitlines()]
-    return {name.strip(): folder.strip() for name, folder in lines}
-
+from support import ROOT, package_dirs
 
 FOLDERS = package_dirs()
 FOLDER_NAMES = {folder for name, folder in FOLDERS.items() if folder != name}
