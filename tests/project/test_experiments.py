@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import re
+import os
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from cola_eval.models.experiments import READOUTS, load_experiments
+from cola_eval.protocols.rows import current_module_name
 from cola_hear.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +45,7 @@ def _option(args: list[str], name: str) -> str | None:
 def test_every_published_name_is_declared_with_its_protocol():
     for protocol in ("linear_probe", "hear", "finetune"):
         with open(ROOT / "results" / f"{protocol}.csv", newline="") as f:
-            published = {(r["model"], r["module"]) for r in csv.DictReader(f)}
+            published = {(r["model"], current_module_name(r["module"])) for r in csv.DictReader(f)}
         for name, module in published:
             model = EXPERIMENTS.models.get(name)
             assert model is not None, f"{name} ({protocol}) has no [models] entry"
@@ -98,11 +101,71 @@ def test_the_dry_run_evaluates_each_declared_model_once_per_protocol_with_its_re
     assert sorted(evaluated) == sorted(expected)
 
 
-def test_reproduce_runs_every_stage_through_the_declared_evaluations():
-    script = (ROOT / "scripts" / "reproduce.sh").read_text()
+STUB = """#!/usr/bin/env bash
+# records the command it stands for, one shell-quoted line; the weights step prints a path
+printf '%q ' "${0##*/}" "$@" >>"$COMMANDS_LOG"; echo >>"$COMMANDS_LOG"
+[[ "$*" == *" weights run:"* ]] && echo "R/weights/exported.safetensors"
+exit 0
+"""
+
+
+def _reproduce(tmp_path: Path, *stages: str) -> list[list[str]]:
+    """The commands ``scripts/reproduce.sh STAGES`` runs, with every tool it calls replaced by a recorder
+    (the script puts ``.venv/bin`` first on ``PATH``: a copy of it runs in a folder whose ``.venv/bin``
+    holds the recorders)."""
+    work = tmp_path / "checkout"
+    (work / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "reproduce.sh", work / "scripts" / "reproduce.sh")
+    bin_dir = work / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for tool in ("cola-suite", "cola-pretrain", "cola-eval", "python"):
+        (bin_dir / tool).write_text(STUB)
+        (bin_dir / tool).chmod(0o755)
+    log = tmp_path / "commands.log"
+    log.write_text("")
+    env = {**os.environ, "COMMANDS_LOG": str(log), "COLA_SUITE": "S", "COLA_POOL": "P", "COLA_POOL_SUITE": "PS"}
+    env["COLA_RUNS"] = "R"
+    proc = subprocess.run(
+        ["bash", str(work / "scripts" / "reproduce.sh"), *stages], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return [shlex.split(line) for line in log.read_text().splitlines()]
+
+
+def test_reproduce_evaluates_each_stage_through_experiments_toml(tmp_path):
     for stage in STAGES:
-        assert re.search(rf"^    evaluate {stage}$", script, re.M), stage
-    assert "--name" not in script  # no result name is kept by hand in the script
+        evaluations = [c for c in _reproduce(tmp_path / stage, stage) if c[1:2] == ["scripts/experiments.py"]]
+        runs = [c for c in evaluations if "run" in c]
+        assert len(runs) == 1, (stage, evaluations)
+        args = runs[0]
+        assert args[args.index("run") + 1] == stage and _option(args, "--suite") == "S"
+        assert _option(args, "--runs") == "R" and _option(args, "--pool") == "P"
+
+
+def test_reproduce_runs_all_stages_in_order_and_keeps_no_result_name(tmp_path):
+    commands = _reproduce(tmp_path)
+    evaluated = [c[c.index("run") + 1] for c in commands if c[1:2] == ["scripts/experiments.py"] and "run" in c]
+    assert evaluated == ["probe", "longer", "transfer", "readouts", "peers", "finetune", "hear"]
+    assert not [c for c in commands if "--name" in c], "a result name kept by hand in reproduce.sh"
+    assert ["cola-eval", "report", "--readme", "README.md"] in commands
+    assert ["python", "scripts/model_card.py"] in commands
+    # every checkpoint experiments.toml names is trained: a run of that name, to at least that step
+    trained: dict[str, int] = {}
+    for c in commands:
+        if c[0] == "cola-pretrain" and "--out" in c and "--max-steps" in c:
+            run = Path(_option(c, "--out")).name
+            trained[run] = max(trained.get(run, 0), int(_option(c, "--max-steps")))
+    for model in EXPERIMENTS.models.values():
+        if model.weights.startswith("run:"):
+            run, step = model.weights[4:].split("@")
+            assert trained.get(run, 0) >= int(step), f"{model.name}: no run {run} of {step} steps in reproduce.sh"
+
+
+def test_reproduce_refuses_an_unknown_stage(tmp_path):
+    bash = ["bash", str(ROOT / "scripts" / "reproduce.sh"), "nonsense"]
+    env = {**os.environ, "COLA_RUNS": str(tmp_path / "R")}
+    proc = subprocess.run(bash, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "unknown stage 'nonsense'" in proc.stderr
 
 
 @pytest.mark.parametrize(
