@@ -104,6 +104,19 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+def test_the_wheel_installs_only_packages_with_the_project_prefix(wheel: Path) -> None:
+    """Every top-level name the wheel installs carries the prefix (``eval``, ``pretrain``, ``suite`` would
+    collide with other projects' packages), and the package folders of the checkout all come along."""
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
+    assert tops and all(t.startswith("cola_") for t in tops), sorted(tops)
+    assert {"cola_hear", "cola_common", "cola_pretrain", "cola_eval", "cola_suite"} <= tops
+    assert "cola_pretrain/configs/default.toml" in names and "cola_hear/assets/default.safetensors" in names
+    assert "cola_eval/models/baselines/logmel_stats.py" in names and "cola_suite/pools/make.py" in names
+
+
 def _fresh_venv(tmp_path: Path, work: Path, env: dict[str, str]) -> tuple[Path, Path, Path]:
     """A new virtual environment without pip under ``tmp_path``: its folder, python and site-packages."""
     venv = tmp_path / "venv"

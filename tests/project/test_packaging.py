@@ -120,6 +120,21 @@ def test_the_extras_cover_each_command_and_all_holds_them_all() -> None:
     assert not [str(r) for reqs in extras().values() for r in reqs if "==" in str(r.specifier)]
 
 
+def test_setup_cfg_lists_every_package_of_the_mapped_folders() -> None:
+    """``packages`` is an explicit list (a ``package_dir`` mapping and ``find:`` do not mix): each folder with an
+    ``__init__.py`` under a mapped folder is in it, under its installed name, and nothing else is."""
+    mapping = {name.strip(): folder.strip() for name, folder in
+               (line.split("=") for line in _setup()["options"]["package_dir"].strip().splitlines())}  # fmt: skip
+    listed = set(_setup()["options"]["packages"].split())
+    found = {
+        ".".join([name, *init.parent.relative_to(ROOT / folder).parts])
+        for name, folder in mapping.items()
+        for init in (ROOT / folder).rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+    assert listed == found, f"missing: {sorted(found - listed)}; not a package: {sorted(listed - found)}"
+
+
 @pytest.mark.parametrize("path", REQUIREMENTS, ids=lambda p: p.name)
 def test_the_requirements_files_pin_every_package(path: Path) -> None:
     lines = pins(path)
