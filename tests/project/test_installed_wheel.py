@@ -30,6 +30,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from support import package_dirs
+
 ROOT = Path(__file__).resolve().parents[2]
 TASK = "keyword_spotting-v1.0.0-mini"  # the smallest mini-suite task: 1 s clips
 
@@ -275,3 +277,31 @@ def test_the_pinned_environment_satisfies_every_extra_of_the_wheel(wheel: Path, 
         [*PIP, "--python", str(python), "install", "--dry-run", "--no-index", f"{wheel}[all,dev]"], tmp_path, env
     )
     assert out.strip().splitlines()[-1] == f"Would install cola-hear-{wheel.name.split('-')[1]}", out[-2000:]
+
+
+def test_an_editable_install_maps_the_installed_names_onto_the_folders(tmp_path: Path) -> None:
+    """``pip install -e .`` (what the bootstrap runs) makes ``cola_eval`` & co. importable from anywhere, loaded
+    from the checkout's folders (``eval/``, ...), and the commands run; a folder name stays unimportable."""
+    env = _environment(tmp_path)
+    work = tmp_path / "work"
+    src = tmp_path / "src"
+    _copy_working_tree(src)
+    venv, python, site = _fresh_venv(tmp_path, work, env)
+    (site / "deps.pth").write_text(
+        "".join(f"{p}\n" for p in dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib")))
+    )
+    _run(
+        [*PIP, "--python", str(python), "install", "--no-deps", "--no-build-isolation", "-q", "-e", str(src)], work, env
+    )
+    names = sorted(package_dirs())
+    where = json.loads(_run([str(python), "-c", (
+        "import importlib, importlib.util, json, sys; "
+        "print(json.dumps({'files': {n: importlib.import_module(n).__file__ for n in sys.argv[1:]}, "
+        "'eval': importlib.util.find_spec('eval') is not None}))"
+    ), *names], work, env))  # fmt: skip
+    folders = package_dirs()
+    for name in names:
+        assert Path(where["files"][name]) == src / folders[name] / "__init__.py", where
+    assert not where["eval"], "the folder name eval is importable outside the checkout"
+    assert "cola-eval" in _run([str(venv / "bin" / "cola-eval"), "--help"], work, env)
+    assert "usage" in _run([str(python), "-m", "cola_pretrain", "--help"], work, env)

@@ -20,6 +20,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from support import package_dirs
+
 ROOT = Path(__file__).resolve().parents[2]
 CORE = {"torch", "torchaudio", "timm", "safetensors", "numpy"}
 FIRST_PARTY = {
@@ -123,8 +125,7 @@ def test_the_extras_cover_each_command_and_all_holds_them_all() -> None:
 def test_setup_cfg_lists_every_package_of_the_mapped_folders() -> None:
     """``packages`` is an explicit list (a ``package_dir`` mapping and ``find:`` do not mix): each folder with an
     ``__init__.py`` under a mapped folder is in it, under its installed name, and nothing else is."""
-    mapping = {name.strip(): folder.strip() for name, folder in
-               (line.split("=") for line in _setup()["options"]["package_dir"].strip().splitlines())}  # fmt: skip
+    mapping = package_dirs()
     listed = set(_setup()["options"]["packages"].split())
     found = {
         ".".join([name, *init.parent.relative_to(ROOT / folder).parts])
