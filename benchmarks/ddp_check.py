@@ -1,7 +1,7 @@
 """The worker of the GPU check's torchrun run: the real training loop, then this rank's weights digest.
 
 ``torchrun --standalone --nproc_per_node N -m benchmarks.ddp_check DATA OUT STEPS BATCH DEVICE`` trains
-``STEPS`` steps with ``pretrain.train.run_training`` (NCCL on GPUs, gloo on the CPU) and writes
+``STEPS`` steps with ``cola_pretrain.train.run_training`` (NCCL on GPUs, gloo on the CPU) and writes
 ``OUT/rank<R>.json``: the SHA-256 of the rank's state dict, so the ranks can be compared.
 """
 
@@ -26,8 +26,8 @@ def state_digest(module: torch.nn.Module) -> str:
 
 
 def main(data: str, out: str, steps: str, batch: str, device: str) -> None:
-    from pretrain.config import load_config
-    from pretrain.train import run_training
+    from cola_pretrain.config import load_config
+    from cola_pretrain.train import run_training
 
     config = load_config(
         "default",

@@ -56,7 +56,7 @@ def run_probe(
 ) -> ProbeRun:
     """Run ``cola-eval probe --no-write`` in a subprocess (process start-up included in the wall time)."""
     command = [
-        sys.executable, "-m", "eval", "probe", "--module", "cola_hear", "--weights", str(weights),
+        sys.executable, "-m", "cola_eval", "probe", "--module", "cola_hear", "--weights", str(weights),
         "--tasks-dir", str(tasks_dir), "--cache-dir", str(cache_dir), "--seeds", str(seeds), "--no-write",
     ]  # fmt: skip
     for name in tasks or []:

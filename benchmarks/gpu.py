@@ -16,9 +16,9 @@ import torch
 from benchmarks.settings import Settings
 from benchmarks.table import NOT_MEASURED_NO_GPU, Row, cpu_bf16, ratio, verdict
 from benchmarks.train_speed import step_config
-from pretrain.distributed import resolve_device
-from pretrain.sampling import PairBatch, crop_samples
-from pretrain.step import build_module, make_optimizer, to_channels_last, train_step, use_bf16
+from cola_pretrain.distributed import resolve_device
+from cola_pretrain.sampling import PairBatch, crop_samples
+from cola_pretrain.step import build_module, make_optimizer, to_channels_last, train_step, use_bf16
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class UtilisationSampler:
 def measure_step(
     variant: Variant, batch: int, steps: int, warmup: int, device: str = "cuda"
 ) -> tuple[float, float | None]:
-    """Pairs/s of the real training step (``pretrain.step.train_step``) and the mean GPU utilisation."""
+    """Pairs/s of the real training step (``cola_pretrain.step.train_step``) and the mean GPU utilisation."""
     config = step_config(batch, variant.amp, device, variant.channels_last)
     target = resolve_device(config.train.device)
     torch.manual_seed(config.train.seed)

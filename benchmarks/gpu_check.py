@@ -2,7 +2,7 @@
 
 In at most about 8 minutes on one GPU it measures, into ``OUT_DIR/gpu_check.csv`` (and ``.md``):
 
-1. the training step (``pretrain.step.train_step``) at batch 256 and 1024: fp32, bf16 autocast with
+1. the training step (``cola_pretrain.step.train_step``) at batch 256 and 1024: fp32, bf16 autocast with
    channels_last, and that with ``torch.compile``; pairs/s and peak GPU memory;
 2. ``torchrun --nproc_per_node=<GPUs>`` (NCCL) for a few steps of the real training loop; every rank's
    weights digest must be the same;

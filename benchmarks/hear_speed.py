@@ -74,7 +74,7 @@ def cases(settings: Settings) -> list[Case]:
     batch = f"{s.clips} x {s.clip_seconds:g} s"
     long = f"1 x {s.long_seconds:g} s"
     short = f"1 x {s.windows_seconds:g} s"
-    stats = "eval.baselines.logmel_stats"
+    stats = "cola_eval.models.baselines.logmel_stats"
     return [
         Case(f"{YARDSTICK} (torchaudio, whole clips) {batch}", YARDSTICK, s.clips, s.clip_seconds),
         Case(f"front end (cola_hear, chunked) {batch}", "front end", s.clips, s.clip_seconds, target=FRONT_END_TARGET),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from eval.baselines.random_init import write_random_init_weights
+from cola_eval.models.baselines.random_init import write_random_init_weights
 
 log = logging.getLogger(__name__)
 

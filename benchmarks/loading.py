@@ -1,7 +1,7 @@
 """Section 3: pairs per second the pretraining data pipeline delivers on its own.
 
-From the decoded-audio cache (``pretrain.pool`` + ``pretrain.sampling``, the real loader with its
-prefetch thread) versus decoding each crop on the fly with ``cola_hear.audio_io.load_audio``,
+From the decoded-audio cache (``cola_pretrain.audio_cache`` + ``cola_pretrain.sampling``, the real loader with its
+prefetch thread) versus decoding each crop on the fly with ``cola_common.audio_files.load_audio``,
 both compared with the rate of the training step.
 """
 
@@ -18,11 +18,11 @@ import numpy as np
 from benchmarks.inputs import generated_audio
 from benchmarks.settings import Settings
 from benchmarks.table import REPO_ROOT, Row, ratio, shown_path, verdict
-from cola_hear.audio_io import AudioError, audio_info, load_audio
-from pretrain.config import PretrainConfig, load_config
-from pretrain.manifest import AudioFile, cache_key, find_audio_files
-from pretrain.pool import CACHE_VERSION, INDEX_FILE, build_pool, cache_entry
-from pretrain.sampling import PairSampler, Prefetcher, crop_samples, make_clips
+from cola_common.audio_files import AudioError, audio_info, load_audio
+from cola_pretrain.audio_cache import CACHE_VERSION, INDEX_FILE, build_pool, cache_entry
+from cola_pretrain.config import PretrainConfig, load_config
+from cola_pretrain.manifest import AudioFile, cache_key, find_audio_files
+from cola_pretrain.sampling import PairSampler, Prefetcher, crop_samples, make_clips
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Source:
 
 
 def has_cache(folder: Path, cache_dir: Path, sample_rate: int) -> bool:
-    """Whether ``pretrain.pool`` already holds a complete decoded-audio cache of ``folder`` in ``cache_dir``."""
+    """Whether ``cola_pretrain.audio_cache`` holds a complete decoded-audio cache of ``folder`` in ``cache_dir``."""
     key = cache_key(find_audio_files([folder]), sample_rate, CACHE_VERSION)
     return (cache_entry(key, cache_dir) / INDEX_FILE).is_file()
 

@@ -1,6 +1,6 @@
 """Section 5: pretraining pairs/s with 1 and 2 processes under ``torchrun`` (gloo on CPU, NCCL on GPUs).
 
-Each run is the real ``python -m pretrain`` training loop on generated audio; its rate comes from
+Each run is the real ``python -m cola_pretrain`` training loop on generated audio; its rate comes from
 the run's own ``log.csv`` (one row per step), leaving out the first steps (start-up).
 """
 
@@ -17,7 +17,7 @@ import torch
 from benchmarks.inputs import generated_audio
 from benchmarks.settings import Settings
 from benchmarks.table import REPO_ROOT, Row, ratio
-from pretrain.metrics_log import read_log
+from cola_pretrain.metrics_log import read_log
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def run_torchrun(processes: int, data: Path, out: Path, batch: int, steps: int, 
     torchrun = Path(sys.executable).parent / "torchrun"
     threads = threads_per_process(processes)
     command = [
-        str(torchrun), "--standalone", "--nproc_per_node", str(processes), "-m", "pretrain",
+        str(torchrun), "--standalone", "--nproc_per_node", str(processes), "-m", "cola_pretrain",
         "--config", "default", "--data", str(data), "--out", str(out), "--cache-dir", str(out.parent / "cache"),
         "--max-steps", str(steps), "--batch-size", str(batch), "--device", scaling_device(), "--no-progress",
         "--set", "train.log_every=1", "--set", f"train.threads={threads}",

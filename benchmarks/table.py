@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
+from cola_common.provenance import git_commit
 from cola_hear.atomic import atomic_write_text
 from cola_hear.precision import bf16_supported
-from cola_hear.provenance import git_commit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOT_MEASURED_NO_GPU = "not measured (no GPU)"

@@ -11,8 +11,8 @@ from benchmarks.seed_model import benchmark_seed_step
 from benchmarks.settings import Settings, Sizes
 from benchmarks.table import Row, cpu_bf16, ratio, verdict
 from cola_hear.atomic import atomic_write_text
-from pretrain.bench import benchmark_step
-from pretrain.config import PretrainConfig, load_config
+from cola_pretrain.bench import benchmark_step
+from cola_pretrain.config import PretrainConfig, load_config
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ shape against the config, and names whatever does not match.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -18,7 +17,6 @@ from safetensors.torch import load_file, save_file
 from cola_hear.atomic import atomic_write
 from cola_hear.config import ModelConfig
 from cola_hear.model import ColaModel
-from cola_hear.provenance import file_sha256
 
 METADATA_KEY = "cola_hear"  # one key: safetensors stores metadata in a hash map of random order
 FORMAT = "cola-hear-weights-v1"
@@ -120,24 +118,3 @@ def _summary(kind: str, names: list[str], limit: int = 5) -> str:
         return ""
     shown = ", ".join(names[:limit]) + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
     return f"{kind} [{shown}]; "
-
-
-def weights_sha256(path: str | Path) -> str:
-    """SHA-256 of a weights file; a safetensors header is canonicalised (sorted JSON keys) first.
-
-    safetensors writes its metadata map in arbitrary order, so two saves of the same tensors
-    and metadata can differ in bytes; this checksum is the same for both. Other files: plain SHA-256.
-    """
-    with open(path, "rb") as f:
-        size = int.from_bytes(f.read(8), "little")
-        header = f.read(size) if 0 < size < 100_000_000 else b""
-        try:
-            parsed = json.loads(header) if header else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            parsed = None
-        if not isinstance(parsed, dict):
-            return file_sha256(path)
-        h = hashlib.sha256(b"safetensors-canonical\0" + json.dumps(parsed, sort_keys=True).encode())
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()

@@ -1,7 +1,7 @@
-"""``python -m eval`` is ``cola-eval``."""
+"""``python -m cola_eval`` is ``cola-eval``."""
 
 import sys
 
-from eval.cli import main
+from cola_eval.cli import main
 
 sys.exit(main())

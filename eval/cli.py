@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from eval.results import DEFAULT_CACHE_DIR, DEFAULT_HEAR_DIR, DEFAULT_RESULTS_DIR
+from cola_eval.protocols.rows import DEFAULT_CACHE_DIR, DEFAULT_HEAR_DIR, DEFAULT_RESULTS_DIR
 
 log = logging.getLogger("cola-eval")
 
@@ -144,8 +144,8 @@ def _task_args(p: argparse.ArgumentParser) -> None:
 
 
 def _probe(args: argparse.Namespace) -> None:
-    from eval.modules import ModuleSpec
-    from eval.runner import TasksFailed, run_linear_probe
+    from cola_eval.models.hear_module import ModuleSpec
+    from cola_eval.protocols.runner import TasksFailed, run_linear_probe
 
     spec = ModuleSpec(args.module, args.weights, args.name)
     try:
@@ -165,10 +165,10 @@ def _probe(args: argparse.Namespace) -> None:
 
 
 def _hear(args: argparse.Namespace) -> None:
-    from eval.hear_bridge import run_hear_protocol
-    from eval.modules import HearModel, ModuleSpec
-    from eval.results import ResultRow, append_rows, run_context
-    from eval.tasks import find_tasks
+    from cola_eval.models.hear_module import HearModel, ModuleSpec
+    from cola_eval.protocols.hear_bridge import run_hear_protocol
+    from cola_eval.protocols.rows import ResultRow, append_rows, run_context
+    from cola_eval.protocols.tasks import find_tasks
 
     spec = ModuleSpec(args.module, args.weights, args.name)
     tasks = {t.name: t for t in find_tasks(args.tasks_dir, args.task)}
@@ -206,12 +206,12 @@ def _hear(args: argparse.Namespace) -> None:
 
 
 def _finetune(args: argparse.Namespace) -> None:
+    from cola_eval.models.hear_module import ModuleSpec
+    from cola_eval.protocols.finetune import FinetuneConfig, finetune_task
+    from cola_eval.protocols.rows import append_rows
+    from cola_eval.protocols.runner import probe_rows
+    from cola_eval.protocols.tasks import find_tasks
     from cola_hear.weights import load_weights
-    from eval.finetune import FinetuneConfig, finetune_task
-    from eval.modules import ModuleSpec
-    from eval.results import append_rows
-    from eval.runner import probe_rows
-    from eval.tasks import find_tasks
 
     config = FinetuneConfig(
         epochs=args.epochs,
@@ -240,16 +240,16 @@ def _finetune(args: argparse.Namespace) -> None:
 
 
 def _random_weights(args: argparse.Namespace) -> None:
-    from cola_hear.weights import weights_sha256
-    from eval.baselines.random_init import write_random_init_weights
+    from cola_common.provenance import weights_sha256
+    from cola_eval.models.baselines.random_init import write_random_init_weights
 
     path = write_random_init_weights(args.out, args.seed, args.like)
     print(f"{path}  weights sha256 {weights_sha256(path)}")
 
 
 def _report(args: argparse.Namespace) -> None:
-    from eval.experiments import load_experiments
-    from eval.report import ReportConfig, generate_report
+    from cola_eval.models.experiments import load_experiments
+    from cola_eval.report.page import ReportConfig, generate_report
 
     changes: dict[str, object] = {
         "results_dir": args.results_dir,
@@ -267,7 +267,7 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _archive(args: argparse.Namespace) -> None:
-    from eval.results import ARCHIVE_DIR, archive_superseded
+    from cola_eval.protocols.rows import ARCHIVE_DIR, archive_superseded
 
     for protocol, n in archive_superseded(args.results_dir).items():
         print(f"{protocol}: {n} row(s) of earlier weights moved to {args.results_dir / ARCHIVE_DIR / protocol}.csv")

@@ -7,7 +7,7 @@
 See ``pretrain/README.md`` for the recipe, the options and the output folder.
 """
 
-from pretrain.config import PretrainConfig, load_config
-from pretrain.train import TrainResult, run_training
+from cola_pretrain.config import PretrainConfig, load_config
+from cola_pretrain.train import TrainResult, run_training
 
 __all__ = ["PretrainConfig", "TrainResult", "load_config", "run_training"]

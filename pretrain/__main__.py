@@ -1,5 +1,5 @@
-"""``python -m pretrain`` (also what ``torchrun -m pretrain`` runs): the ``cola-pretrain`` command."""
+"""``python -m cola_pretrain`` (also what ``torchrun -m cola_pretrain`` runs): the ``cola-pretrain`` command."""
 
-from pretrain.cli import main
+from cola_pretrain.cli import main
 
 raise SystemExit(main())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pretrain.config import AugmentConfig
+from cola_pretrain.config import AugmentConfig
 
 
 def random_gain(views: np.ndarray, rng: np.random.Generator, max_db: float) -> None:

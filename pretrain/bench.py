@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from pretrain.config import PretrainConfig
-from pretrain.distributed import resolve_device
-from pretrain.sampling import PairBatch, crop_samples
-from pretrain.step import build_module, compile_module, make_optimizer, to_channels_last, train_step, use_bf16
+from cola_pretrain.config import PretrainConfig
+from cola_pretrain.distributed import resolve_device
+from cola_pretrain.sampling import PairBatch, crop_samples
+from cola_pretrain.step import build_module, compile_module, make_optimizer, to_channels_last, train_step, use_bf16
 
 
 def benchmark_step(config: PretrainConfig, steps: int = 5, warmup: int = 2) -> dict[str, Any]:

@@ -22,12 +22,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from cola_common.provenance import git_commit
 from cola_hear import save_weights
-from cola_hear.provenance import git_commit
-from pretrain.config import PretrainConfig
-from pretrain.pool import build_pool
-from pretrain.sampling import PairSampler
-from pretrain.step import build_module, to_channels_last
+from cola_pretrain.audio_cache import build_pool
+from cola_pretrain.config import PretrainConfig
+from cola_pretrain.sampling import PairSampler
+from cola_pretrain.step import build_module, to_channels_last
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import torch
 
 from cola_hear import ColaModel, save_weights
 from cola_hear.atomic import atomic_write
-from pretrain.config import PretrainConfig
+from cola_pretrain.config import PretrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ Examples::
     cola-pretrain --config smoke --data DIR --out runs/smoke
     cola-pretrain --config default --data DIR --out runs/x --max-minutes 60 --set objective.name=cosine
     cola-pretrain --config default --data DIR --out runs/x --resume          # continue from the last checkpoint
-    torchrun --nproc_per_node 4 -m pretrain --config default --data DIR --out runs/x
+    torchrun --nproc_per_node 4 -m cola_pretrain --config default --data DIR --out runs/x
     cola-pretrain export runs/x/checkpoints/step-00001000.pt weights.safetensors --fp16
     cola-pretrain bench --batch-size 128 --steps 5
     cola-pretrain calibrate --config transfer --data DIR --seed 0 --out control-s0.safetensors  # the control
@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from cola_hear.config import ConfigError, parse_override
-from pretrain.config import PretrainConfig, load_config, shipped_configs
+from cola_pretrain.config import PretrainConfig, load_config, shipped_configs
 
 log = logging.getLogger("pretrain")
 
@@ -78,10 +78,10 @@ def config_from_args(args: argparse.Namespace) -> PretrainConfig:
 
 
 def _train(args: argparse.Namespace, config: PretrainConfig) -> int:
-    from pretrain.train import run_training
+    from cola_pretrain.train import run_training
 
     if args.print_config:
-        from pretrain.config import dump_toml
+        from cola_pretrain.config import dump_toml
 
         print(dump_toml(config))
         return 0
@@ -105,7 +105,7 @@ def _train(args: argparse.Namespace, config: PretrainConfig) -> int:
 
 
 def _bench(args: argparse.Namespace, config: PretrainConfig) -> int:
-    from pretrain.bench import benchmark_step
+    from cola_pretrain.bench import benchmark_step
 
     result = benchmark_step(config, steps=args.steps, warmup=args.warmup)
     print(json.dumps(result))
@@ -113,7 +113,7 @@ def _bench(args: argparse.Namespace, config: PretrainConfig) -> int:
 
 
 def _calibrate(args: argparse.Namespace, config: PretrainConfig) -> int:
-    from pretrain.calibrate import calibrate_batchnorm
+    from cola_pretrain.calibrate import calibrate_batchnorm
 
     if args.batches < 1:
         raise ConfigError(f"--batches must be at least 1, got {args.batches}")
@@ -123,7 +123,7 @@ def _calibrate(args: argparse.Namespace, config: PretrainConfig) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pretrain.checkpoint import export_checkpoint
+    from cola_pretrain.checkpoint import export_checkpoint
 
     path = export_checkpoint(args.checkpoint, args.output, dtype=torch.float16 if args.fp16 else torch.float32)
     log.info("wrote %s (%s)", path, "float16" if args.fp16 else "float32")

@@ -255,7 +255,7 @@ def resolve_config_path(path: str | Path | None) -> Path:
 
 def shipped_configs() -> dict[str, Path]:
     """The configs shipped in ``pretrain/configs``, by name."""
-    folder = Path(str(resources.files("pretrain") / "configs"))
+    folder = Path(str(resources.files("cola_pretrain") / "configs"))
     return {p.stem: p for p in sorted(folder.glob("*.toml"))}
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cola_hear.audio_io import AUDIO_EXTENSIONS
+from cola_common.audio_files import AUDIO_EXTENSIONS
 
 
 class DataError(ValueError):

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cola_hear.heads import BilinearSimilarity, CosineSimilarity, ProjectionHead
-from pretrain.config import ObjectiveConfig
+from cola_pretrain.config import ObjectiveConfig
+from cola_pretrain.heads import BilinearSimilarity, CosineSimilarity, ProjectionHead
 
 
 class SoftmaxContrastive(nn.Module):

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from cola_hear.config import FrontEndConfig
-from pretrain.augment import mix_in, random_gain, spec_masks, spectral_offsets, zoom_params
-from pretrain.config import AugmentConfig, PretrainConfig
-from pretrain.pool import AudioPool
+from cola_pretrain.audio_cache import AudioPool
+from cola_pretrain.augment import mix_in, random_gain, spec_masks, spectral_offsets, zoom_params
+from cola_pretrain.config import AugmentConfig, PretrainConfig
 
 log = logging.getLogger(__name__)
 

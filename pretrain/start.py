@@ -10,10 +10,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from cola_common.provenance import weights_sha256
 from cola_hear.config import ConfigError
-from cola_hear.weights import load_weights, weights_sha256
-from pretrain.checkpoint import CheckpointError, latest_checkpoint, list_checkpoints
-from pretrain.step import PretrainModule
+from cola_hear.weights import load_weights
+from cola_pretrain.checkpoint import CheckpointError, latest_checkpoint, list_checkpoints
+from cola_pretrain.step import PretrainModule
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from torch import nn
 
 from cola_hear import ColaModel, precision
 from cola_hear.precision import autocast
-from pretrain.augment import apply_masks, apply_spectral, apply_zoom
-from pretrain.config import OptimConfig, PretrainConfig
-from pretrain.objectives import build_objective
-from pretrain.sampling import PairBatch
+from cola_pretrain.augment import apply_masks, apply_spectral, apply_zoom
+from cola_pretrain.config import OptimConfig, PretrainConfig
+from cola_pretrain.objectives import build_objective
+from cola_pretrain.sampling import PairBatch
 
 log = logging.getLogger(__name__)
 

@@ -31,19 +31,19 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from cola_common.provenance import git_commit
 from cola_hear.atomic import atomic_write_text
 from cola_hear.config import ConfigError
-from cola_hear.provenance import git_commit
-from pretrain.checkpoint import export_weights, list_checkpoints, save_checkpoint
-from pretrain.config import PretrainConfig, dump_toml
-from pretrain.distributed import Distributed, setup_distributed
-from pretrain.drift import REFERENCE_FILE, DriftMeter, drift_columns
-from pretrain.metrics_log import MetricsLog, MetricWindow
-from pretrain.pool import AudioPool, SkippedFile, build_pool, log_skipped
-from pretrain.sampling import PairSampler, Prefetcher
-from pretrain.signals import StopRequest, stop_requests
-from pretrain.start import find_checkpoint, init_from_weights
-from pretrain.step import (
+from cola_pretrain.audio_cache import AudioPool, SkippedFile, build_pool, log_skipped
+from cola_pretrain.checkpoint import export_weights, list_checkpoints, save_checkpoint
+from cola_pretrain.config import PretrainConfig, dump_toml
+from cola_pretrain.distributed import Distributed, setup_distributed
+from cola_pretrain.drift import REFERENCE_FILE, DriftMeter, drift_columns
+from cola_pretrain.metrics_log import MetricsLog, MetricWindow
+from cola_pretrain.sampling import PairSampler, Prefetcher
+from cola_pretrain.signals import StopRequest, stop_requests
+from cola_pretrain.start import find_checkpoint, init_from_weights
+from cola_pretrain.step import (
     PretrainModule,
     build_module,
     compile_module,

@@ -52,9 +52,11 @@ else
     fi
     log "installing $HEAR_TOOLS (--no-deps: their numpy 1.19 pins cannot install on Python 3.11)"
     pip_install --no-deps $HEAR_TOOLS
+    # setuptools' default editable mode: its import hook maps the installed names onto the folders
+    # (cola_eval -> eval/, setup.cfg's package_dir); the "compat" mode, a path entry, cannot rename.
     log "installing cola-hear in editable mode"
-    pip_install --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
-    "$VENV/bin/python" -c "import cola_hear, heareval, hearvalidator, torch, torchaudio; print('[bootstrap] torch', torch.__version__, 'torchaudio', torchaudio.__version__)"
+    pip_install --no-deps --no-build-isolation -e .
+    "$VENV/bin/python" -c "import cola_hear, cola_common, cola_pretrain, cola_eval, cola_suite, heareval, hearvalidator, torch, torchaudio; print('[bootstrap] torch', torch.__version__, 'torchaudio', torchaudio.__version__)"
     echo "$want" > "$STAMP"
     log "pinned stack installed"
 fi

@@ -25,10 +25,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from cola_eval.models.experiments import READOUTS, STAGES, Experiments, Model, load_experiments
 
-from eval.experiments import READOUTS, STAGES, Experiments, Model, load_experiments  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _here(path: Path) -> str:

@@ -60,7 +60,7 @@ control_probe() {
     probe --module cola_hear --weights "$control" --name random-init-stage0-bn-s0
 }
 pretrain & pretrain_pid=$!
-{ probe --module cola_hear --name cola && probe --module eval.baselines.logmel_stats --name logmel-stats; } & main_pid=$!
+{ probe --module cola_hear --name cola && probe --module cola_eval.models.baselines.logmel_stats --name logmel-stats; } & main_pid=$!
 control_probe & control_pid=$!
 probe --module cola_hear --weights "$random" --name random-init-stage0
 wait_all $pretrain_pid $main_pid $control_pid

@@ -6,8 +6,8 @@
 Sections as a Hugging Face model card has them: model details, training data (the pretraining pool's
 source packages and licences), training recipe, intended use, evaluation results, limitations. Every
 value comes from the weights file's stored config and provenance, the pool's source list
-(``suite.pool_disjoint``, ``suite.sources``) and the result CSVs (``eval.scores``, the same statistics
-as results/README.md); the prose around them states no number of its own.
+(``cola_suite.pools.disjoint``, ``cola_suite.sources``) and the result CSVs (``cola_eval.report.scores``,
+the same statistics as results/README.md); the prose around them states no number of its own.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ import math
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import cola_hear
+from cola_common.provenance import weights_sha256
+from cola_eval.models.experiments import load_experiments
+from cola_eval.report.scores import load_rows, suite_average, summarize
+from cola_hear.weights import read_config
+from cola_suite.pools.disjoint import DISJOINT_SOURCES
+from cola_suite.sources import SOURCES
 
-import cola_hear  # noqa: E402
-from cola_hear.weights import read_config, weights_sha256  # noqa: E402
-from eval.experiments import load_experiments  # noqa: E402
-from eval.scores import load_rows, suite_average, summarize  # noqa: E402
-from suite.pool_disjoint import DISJOINT_SOURCES  # noqa: E402
-from suite.sources import SOURCES  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CARD = ROOT / "results" / "model_card.md"
 # rows of the evaluation table: the shipped weights and what they are measured against

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import torch
 
+from cola_common.provenance import file_sha256
 from cola_hear.atomic import atomic_write_text
 from cola_hear.hear import default_weights_path
-from cola_hear.provenance import file_sha256
 from cola_hear.weights import load_weights, read_config, save_weights
-from pretrain.checkpoint import checkpoint_path, export_weights, latest_checkpoint, load_checkpoint
-from pretrain.pool import pool_identity
+from cola_pretrain.audio_cache import pool_identity
+from cola_pretrain.checkpoint import checkpoint_path, export_weights, latest_checkpoint, load_checkpoint
 
 MAX_BYTES = 20_000_000
 
@@ -161,8 +161,8 @@ def _markdown(p: dict, readout: tuple[str, ...], source: str, out: Path, size: i
 
 def _recipe(config: dict | None) -> str:
     """The shipped config (``pretrain/configs``) whose training settings the run's config equals, if any."""
-    from pretrain.config import PretrainConfig, load_config, shipped_configs
-    from pretrain.start import config_differences
+    from cola_pretrain.config import PretrainConfig, load_config, shipped_configs
+    from cola_pretrain.start import config_differences
 
     if not config:
         return "not recorded"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from suite.hear_format import TaskWriter
-from suite.sources import SOURCES, TOOL_LICENCES, SourceCache
-from suite.tasks import TASKS, task_by_name
-from suite.tasks.base import BuildContext, SuiteTask
+from cola_suite.hear_format import TaskWriter
+from cola_suite.sources import SOURCES, TOOL_LICENCES, SourceCache
+from cola_suite.tasks import TASKS, task_by_name
+from cola_suite.tasks.base import BuildContext, SuiteTask
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from suite.hear_format import TaskFormatError
-from suite.sources import SourceCache, SourceError, default_cache_dir
+from cola_suite.hear_format import TaskFormatError
+from cola_suite.sources import SourceCache, SourceError, default_cache_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from suite.build import build_suite
+    from cola_suite.build import build_suite
 
     out = args.out or Path("data/suite-mini" if args.mini else "data/suite")
     names = [n for n in args.tasks.split(",") if n] or None
@@ -102,7 +102,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _pool(args: argparse.Namespace) -> int:
-    from suite.pool import build_pool
+    from cola_suite.pools.make import build_pool
 
     packages = [p for p in args.packages.split(",") if p] or None
     manifest = build_pool(
@@ -116,11 +116,11 @@ def _pool(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from suite.build import fetch_sources
-    from suite.pool_disjoint import disjoint_packages
-    from suite.pool_suite import FILE_SOURCES
-    from suite.sources import SOURCES
-    from suite.tasks import TASKS
+    from cola_suite.build import fetch_sources
+    from cola_suite.pools.disjoint import disjoint_packages
+    from cola_suite.pools.in_suite import FILE_SOURCES
+    from cola_suite.sources import SOURCES
+    from cola_suite.tasks import TASKS
 
     cache = SourceCache(args.cache)
     fetch_sources(cache, TASKS)
@@ -132,7 +132,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from suite.hear_check import check_task, check_tasks_dir
+    from cola_suite.hear_check import check_task, check_tasks_dir
 
     problems = 0
     for d in args.dirs:
@@ -147,7 +147,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _datasheet(args: argparse.Namespace) -> int:
-    from suite.datasheet import write_datasheet
+    from cola_suite.datasheet import write_datasheet
 
     command = f"cola-suite datasheet {args.dir} --out {args.out}" + "".join(f" --pool {p}" for p in args.pool)
     md, csv_path = write_datasheet(args.dir, args.out, command, pools=args.pool)
@@ -156,7 +156,7 @@ def _datasheet(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from suite.tasks import TASKS
+    from cola_suite.tasks import TASKS
 
     for t in TASKS:
         s = t.spec

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from cola_hear.atomic import atomic_write_text
-from suite.hear_format import TaskFormatError
-from suite.splits import SPLITS
+from cola_suite.hear_format import TaskFormatError
+from cola_suite.splits import SPLITS
 
 COLUMNS = (
     "task",
@@ -33,7 +33,7 @@ def read_manifests(tasks_dir: str | os.PathLike) -> list[dict[str, Any]]:
     paths = sorted(Path(tasks_dir).glob("*/manifest.json"))
     if not paths:
         raise TaskFormatError(f"{tasks_dir}: no task manifests (build the suite first: cola-suite build)")
-    from suite.tasks import TASKS
+    from cola_suite.tasks import TASKS
 
     order = {t.spec.name: i for i, t in enumerate(TASKS)}
     return sorted(
@@ -106,7 +106,7 @@ def markdown(manifests: list[dict[str, Any]], command: str) -> str:
 
 def pool_markdown(manifest: dict[str, Any], folder: str) -> str:
     """A pretraining pool's section: its size, and the files, hours, share and licence of each source."""
-    from suite.pool_disjoint import DISJOINT_SOURCES
+    from cola_suite.pools.disjoint import DISJOINT_SOURCES
 
     holds = {p: what for p, _, what in DISJOINT_SOURCES}
     domain = manifest.get("domain", "suite")

@@ -1,7 +1,7 @@
 """Small signal helpers the task builders share: gain, silence trimming, noise, mixing.
 
 All audio here is float32 mono at 16 kHz (decoded and resampled by
-``cola_hear.audio_io``).
+``cola_common.audio_files``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Checking task folders against the HEAR 2021 task format and this project's stricter rules.
 
 ``check_task`` is the schema check used by the tests and by ``cola-suite check``: the metadata
-(``cola_hear.task_format``), the label vocabulary, every split's labels, the audio (mono PCM_16
+(``cola_common.task_format``), the label vocabulary, every split's labels, the audio (mono PCM_16
 at 16 kHz, exactly ``sample_duration`` long) and the manifest's counts and checksums.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import soundfile as sf
 
-from cola_hear.task_format import METADATA_FILE, metadata_problems, read_metadata
-from suite.hear_format import METADATA_KEYS, SAMPLE_RATE, TaskFormatError
-from suite.splits import SPLITS
+from cola_common.task_format import METADATA_FILE, metadata_problems, read_metadata
+from cola_suite.hear_format import METADATA_KEYS, SAMPLE_RATE, TaskFormatError
+from cola_suite.splits import SPLITS
 
 
 def check_task(path: str | os.PathLike, check_audio: bool = True) -> list[str]:

@@ -1,4 +1,4 @@
-"""Writing tasks in the HEAR 2021 task format (suite/README.md); ``suite.hear_check`` checks them.
+"""Writing tasks in the HEAR 2021 task format (suite/README.md); ``cola_suite.hear_check`` checks them.
 
 A task folder ``<name>-v<version>-<mode>/`` holds ``task_metadata.json``,
 ``labelvocabulary.csv``, one ``<split>.json`` per split, audio at
@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from cola_common.task_format import METADATA_FILE
 from cola_hear.atomic import atomic_replace_dir
-from cola_hear.task_format import METADATA_FILE
-from suite.splits import SPLITS
+from cola_suite.splits import SPLITS
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class TaskSpec:
     evaluation: tuple[str, ...]  # first is primary
     split_factor: str  # the nuisance factor the splits are drawn by
     description: str
-    sources: tuple[str, ...]  # registered source packages (suite.sources.SOURCES)
+    sources: tuple[str, ...]  # registered source packages (cola_suite.sources.SOURCES)
     tools: tuple[str, ...] = ()  # tools whose output is in the audio (espeak-ng, fluidsynth...)
     caveats: str = ""  # known limits of the task, printed in the datasheet
     prediction_type: str = "multiclass"

@@ -3,7 +3,7 @@
 Many short segments (single notes, excerpts of pieces) are laid end to end in one
 MIDI file, each closed by an "all sound off", rendered by one fluidsynth process
 (reverb and chorus off, float output: no dither, deterministic), decoded and
-resampled to 16 kHz by ``cola_hear.audio_io.load_audio`` and cut back apart.
+resampled to 16 kHz by ``cola_common.audio_files.load_audio`` and cut back apart.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cola_hear.audio_io import load_audio
-from suite.sources import require_tool
+from cola_common.audio_files import load_audio
+from cola_suite.sources import require_tool
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from cola_hear.provenance import file_sha256
+from cola_common.provenance import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ SOURCES: dict[str, Source] = {
         Source("vocalpy", "wheel", "BSD-3-clause (example data CC0 / CC-BY, see each description)", version="0.10.3"),
         Source("opensoundscape", "wheel", "MIT", version="0.13.2"),
         *(_mbrola(v) for v in MBROLA_DATABASES),
-        # The disjoint pretraining pool (suite/pool_disjoint.py): packages no suite task uses.
+        # The disjoint pretraining pool (suite/pools/disjoint.py): packages no suite task uses.
         Source("fillets-ng-data", "deb", "GPL-2+"),
         Source("fillets-ng-data-cs", "deb", "GPL-2+", debian_source="fillets-ng-data"),
         Source("fillets-ng-data-nl", "deb", "GPL-2+", debian_source="fillets-ng-data"),

@@ -3,7 +3,7 @@
 Tools are system packages (``scripts/debian-packages.txt``); voice data that is not
 part of them (MBROLA voices, festival voices and lexicons, the ``mbrola`` binary)
 comes from the source cache. Every utterance is written by the tool to a temporary
-WAV file and decoded to 16 kHz by ``cola_hear.audio_io.load_audio``.
+WAV file and decoded to 16 kHz by ``cola_common.audio_files.load_audio``.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cola_hear.audio_io import AudioError, load_audio
-from suite import dsp
-from suite.sources import SourceCache, SourceError, require_tool
+from cola_common.audio_files import AudioError, load_audio
+from cola_suite import dsp
+from cola_suite.sources import SourceCache, SourceError, require_tool
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from cola_hear import ColaModel, save_weights
-from suite.build import build_suite
-from suite.sources import CACHE_ENV, SourceCache
-from suite.tasks import TASKS
+from cola_suite.build import build_suite
+from cola_suite.sources import CACHE_ENV, SourceCache
+from cola_suite.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE_CACHE = Path(os.environ.get(CACHE_ENV) or ROOT / "data" / "cache")
@@ -43,8 +43,8 @@ def mini_suite(tmp_path_factory: pytest.TempPathFactory, cache: SourceCache) -> 
 
 @pytest.fixture()
 def counting_reset():
-    """The counts of the ``counting_hear`` test module (tests/counting_hear.py), zero before and after a test."""
-    import counting_hear
+    """The counts of the test module ``support.counting_hear``, zero before and after a test."""
+    from support import counting_hear
 
     counting_hear.reset()
     yield

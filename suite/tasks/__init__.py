@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from suite.tasks.base import SuiteTask
-from suite.tasks.birds import BirdDetection
-from suite.tasks.drums import DrumEvents, Percussion
-from suite.tasks.hedgewars import Phrase, SpeakerId
-from suite.tasks.keywords import KeywordSpotting
-from suite.tasks.language import LanguageId
-from suite.tasks.music import MusicStyle
-from suite.tasks.notes import InstrumentFamily, Pitch
+from cola_suite.tasks.base import SuiteTask
+from cola_suite.tasks.birds import BirdDetection
+from cola_suite.tasks.drums import DrumEvents, Percussion
+from cola_suite.tasks.hedgewars import Phrase, SpeakerId
+from cola_suite.tasks.keywords import KeywordSpotting
+from cola_suite.tasks.language import LanguageId
+from cola_suite.tasks.music import MusicStyle
+from cola_suite.tasks.notes import InstrumentFamily, Pitch
 
 TASKS: tuple[SuiteTask, ...] = (
     SpeakerId(),
@@ -35,7 +35,7 @@ def task_by_name(name: str) -> SuiteTask:
 
 def suite_packages() -> set[str]:
     """Every Debian or PyPI package the suite's audio comes from: task sources, speech voices and tools."""
-    from suite.sources import SOURCES, TOOLS
+    from cola_suite.sources import SOURCES, TOOLS
 
     packages = {p for t in TASKS for p in t.spec.sources}
     packages |= {n for n in SOURCES if n.startswith("mbrola-")}  # the keyword task's voices

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from cola_hear.provenance import file_sha256
-from suite.hear_format import TaskSpec
-from suite.sources import SourceCache
-from suite.splits import SPLITS, rng_for
+from cola_common.provenance import file_sha256
+from cola_suite.hear_format import TaskSpec
+from cola_suite.sources import SourceCache
+from cola_suite.splits import SPLITS, rng_for
 
 MINI_CLIPS_PER_SPLIT = 8  # the mini suite keeps about this many clips per split...
 MINI_LABELS = 8  # ...of at most this many labels (the same labels in every split)

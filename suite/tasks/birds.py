@@ -18,11 +18,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from cola_hear.audio_io import audio_info, load_audio
-from suite import dsp
-from suite.hear_format import TaskSpec
-from suite.splits import SPLITS, assign_groups, rng_for
-from suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, recording_id
+from cola_common.audio_files import audio_info, load_audio
+from cola_suite import dsp
+from cola_suite.hear_format import TaskSpec
+from cola_suite.splits import SPLITS, assign_groups, rng_for
+from cola_suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, recording_id
 
 BIRD_WHEELS = ("pykanto", "vocalpy", "opensoundscape")
 NOT_BIRDS = ("BM003", "deermouse", "fruitfly")  # mouse and fly recordings in vocalpy

@@ -19,11 +19,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from cola_hear.audio_io import AUDIO_EXTENSIONS, load_audio
-from suite import dsp
-from suite.hear_format import TaskSpec, event
-from suite.splits import SPLITS, assign_groups, rng_for
-from suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, slug, source_ids
+from cola_common.audio_files import AUDIO_EXTENSIONS, load_audio
+from cola_suite import dsp
+from cola_suite.hear_format import TaskSpec, event
+from cola_suite.splits import SPLITS, assign_groups, rng_for
+from cola_suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, slug, source_ids
 
 PACKAGE = "hydrogen-drumkits"
 KITS = Path("usr/share/hydrogen/data/drumkits")

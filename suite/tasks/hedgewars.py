@@ -18,11 +18,11 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from cola_hear.audio_io import load_audio
-from suite import dsp
-from suite.hear_format import TaskSpec
-from suite.splits import assign_groups, rng_for
-from suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, slug, source_ids
+from cola_common.audio_files import load_audio
+from cola_suite import dsp
+from cola_suite.hear_format import TaskSpec
+from cola_suite.splits import assign_groups, rng_for
+from cola_suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, slug, source_ids
 
 PACKAGE = "hedgewars-data"
 VOICES = Path("usr/share/games/hedgewars/Data/Sounds/voices")

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from suite import dsp
-from suite.hear_format import TaskSpec
-from suite.sources import MBROLA_DATABASES
-from suite.speech import FESTIVAL_PACKAGES, Synthesizer, Utterance, Voice
-from suite.splits import assign_groups, rng_for
-from suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, slug
+from cola_suite import dsp
+from cola_suite.hear_format import TaskSpec
+from cola_suite.sources import MBROLA_DATABASES
+from cola_suite.speech import FESTIVAL_PACKAGES, Synthesizer, Utterance, Voice
+from cola_suite.splits import assign_groups, rng_for
+from cola_suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, slug
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN = "_unknown_"

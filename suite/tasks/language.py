@@ -16,11 +16,11 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from cola_hear.audio_io import audio_info, load_audio
-from suite import dsp
-from suite.hear_format import TaskSpec
-from suite.splits import assign_groups, connected, rng_for
-from suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, slug, source_ids
+from cola_common.audio_files import audio_info, load_audio
+from cola_suite import dsp
+from cola_suite.hear_format import TaskSpec
+from cola_suite.splits import assign_groups, connected, rng_for
+from cola_suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask, content_id, slug, source_ids
 
 PACKAGE = "tuxpaint-stamps-default"
 STAMPS = Path("usr/share/tuxpaint/stamps")

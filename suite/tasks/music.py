@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from suite import dsp
-from suite.hear_format import TaskSpec
-from suite.midi import Note, Part, Segment, render_segments
-from suite.splits import SPLITS, assign_groups, rng_for
-from suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask
-from suite.tasks.notes import SOUNDFONTS
+from cola_suite import dsp
+from cola_suite.hear_format import TaskSpec
+from cola_suite.midi import Note, Part, Segment, render_segments
+from cola_suite.splits import SPLITS, assign_groups, rng_for
+from cola_suite.tasks.base import BuildContext, ClipPlan, Rendered, SuiteTask
+from cola_suite.tasks.notes import SOUNDFONTS
 
 log = logging.getLogger(__name__)
 

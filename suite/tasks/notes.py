@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from suite import dsp
-from suite.hear_format import TaskSpec
-from suite.midi import Note, Part, Segment, render_segments
-from suite.splits import rng_for
-from suite.tasks.base import MINI_LABELS, BuildContext, ClipPlan, Rendered, SuiteTask
+from cola_suite import dsp
+from cola_suite.hear_format import TaskSpec
+from cola_suite.midi import Note, Part, Segment, render_segments
+from cola_suite.splits import rng_for
+from cola_suite.tasks.base import MINI_LABELS, BuildContext, ClipPlan, Rendered, SuiteTask
 
 SOUNDFONTS = {  # split -> (package, soundfont file)
     "train": ("fluid-soundfont-gm", Path("usr/share/sounds/sf2/FluidR3_GM.sf2")),

@@ -1,0 +1,1 @@
+"""What the result rows say: results/README.md, its statistics and figures, and the main README's headline."""
