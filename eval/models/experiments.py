@@ -69,6 +69,14 @@ class ReadoutComparison:
 
 
 @dataclass(frozen=True)
+class FrozenComparison:
+    """Fine-tuned weights against the frozen linear probe of the same weights, read out the same way."""
+
+    finetuned: str  # a fine-tuning result name
+    frozen: str  # a linear-probe result name
+
+
+@dataclass(frozen=True)
 class HeadlineRow:
     """A row of the main README's results table, which the report writes from the measured rows."""
 
@@ -112,6 +120,7 @@ class Experiments:
     headline: tuple[HeadlineRow, ...] = ()
     readouts: tuple[ReadoutComparison, ...] = ()
     main_table: tuple[str, ...] = ()  # the report's opening table: the few models that matter
+    frozen: tuple[FrozenComparison, ...] = ()  # fine-tuned vs frozen probe
 
     def referenced(self) -> set[str]:
         """Every model name the report's comparisons use."""
@@ -120,6 +129,7 @@ class Experiments:
         names |= {n for t in self.transfers for n in (t.model, *t.randoms)}
         names |= {h.model for h in self.headline}
         names |= {n for r in self.readouts for n in (*r.learned, *r.controls)} | set(self.main_table)
+        names |= {n for f in self.frozen for n in (f.finetuned, f.frozen)}
         return names | {n for models in self.curve_references.values() for n in models}
 
     def peer_names(self) -> dict[str, str]:
@@ -152,6 +162,7 @@ def load_experiments(path: str | Path) -> Experiments:
                 ReadoutComparison(r["readout"], _names(r["learned"]), tuple(r["controls"]))
                 for r in report.get("readouts", ())
             ),
+            frozen=tuple(FrozenComparison(**f) for f in report.get("finetune_vs_frozen", ())),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc!r}") from exc

@@ -17,7 +17,14 @@ import numpy as np
 import pandas as pd
 
 from cola_common.provenance import commit_contains
-from cola_eval.models.experiments import Ablation, Experiments, HeadlineRow, ReadoutComparison, Transfer
+from cola_eval.models.experiments import (
+    Ablation,
+    Experiments,
+    FrozenComparison,
+    HeadlineRow,
+    ReadoutComparison,
+    Transfer,
+)
 from cola_eval.protocols.rows import ARCHIVE_DIR, DEFAULT_RESULTS_DIR, IDENTITY_COLUMNS
 from cola_eval.report.headline import headline_table, write_headline
 from cola_eval.report.plots import plot_checkpoint_curves, plot_pretraining, plot_tasks
@@ -66,6 +73,7 @@ class ReportConfig:
     allow_dirty: bool = False  # publish rows measured with uncommitted code changes (marked), instead of refusing
     headline: tuple[HeadlineRow, ...] = ()  # the main README's results table
     readme: Path | None = None  # where to write that table (between its markers); None: not written
+    frozen: tuple[FrozenComparison, ...] = ()  # fine-tuned weights vs their frozen linear probe
 
     @classmethod
     def from_experiments(cls, experiments: Experiments, **changes: object) -> ReportConfig:
@@ -81,6 +89,7 @@ class ReportConfig:
             curve_references=experiments.curve_references,
             peers=experiments.peer_names(),
             headline=experiments.headline,
+            frozen=experiments.frozen,
         )
         return cls(**{**fields, **changes})  # type: ignore[arg-type]
 
@@ -248,6 +257,34 @@ def ablation_table(tables: dict[str, pd.DataFrame], ablations: tuple[Ablation, .
         lines.append(
             f"| `{ab.better}` vs `{ab.worse}` ({ab.title}) | {ab.protocol} | +{ab.paper_points:.1f} "
             f"| {measured} | {result} |"
+        )
+    return "\n".join(lines)
+
+
+def frozen_table(tables: dict[str, pd.DataFrame], pairs: tuple[FrozenComparison, ...]) -> str:
+    """Fine-tuned weights against the frozen linear probe of the same weights, per task and on average over the
+    tasks both have (fine-tuning should not lose what the frozen encoder already gives)."""
+    lines = [
+        "| fine-tuned | frozen linear probe | tasks | fine-tuned | frozen | difference | verdict "
+        "| tasks won / tied / lost |",
+        "|---|---|---:|---:|---:|---:|---|---|",
+    ]
+    for pair in pairs:
+        parts = [
+            t[t["model"] == name]
+            for t, name in ((tables["finetune"], pair.finetuned), (tables["linear_probe"], pair.frozen))
+            if not t.empty
+        ]
+        both = pd.concat(parts) if parts else pd.DataFrame()
+        c = compare(both, pair.finetuned, pair.frozen) if not both.empty else None
+        if not c or not c["n_avg"]:
+            lines.append(f"| `{pair.finetuned}` | `{pair.frozen}` | 0 | – | – | – | not run | – |")
+            continue
+        v = verdict(c["diff"], c["spread"], c["single"])
+        counts = f"{len(c['wins'])} / {len(c['ties'])} / {len(c['losses'])}{_lost(c['losses'])}"
+        lines.append(
+            f"| `{pair.finetuned}` | `{pair.frozen}` | {c['n_avg']} | {c['avg_a']:.1f} | {c['avg_b']:.1f} "
+            f"| {c['diff']:+.1f} ± {c['spread']:.1f} | {v} | {counts} |"
         )
     return "\n".join(lines)
 
@@ -462,6 +499,9 @@ def generate_report(config: ReportConfig | None = None) -> Path:
             md.append(comparison_table(summary, main, [m for m in models if m != main]))
         else:
             md.append(f"(no rows for the main model `{config.main_model}` yet)")
+        if protocol == "finetune" and config.frozen:
+            md += ["", "Fine-tuned against the frozen linear probe of the same weights and read-out:", ""]
+            md.append(frozen_table(tables, config.frozen))
     if config.readouts:
         md += [
             "",

@@ -438,3 +438,20 @@ def test_the_repository_readme_shows_the_headline_table_of_its_result_csvs(tmp_p
     shutil.copy(root / "README.md", readme)
     generate_report(_config(results_dir=results, readme=readme))
     assert readme.read_text() == (root / "README.md").read_text(), "run: cola-eval report --readme README.md"
+
+
+def test_fine_tuning_is_set_against_the_frozen_probe_of_the_same_weights(tmp_path):
+    pair = EXPERIMENTS.frozen[0]
+    ft = {"task-a": [0.80, 0.82], "task-b": [0.60, 0.62]}  # fine-tuned: ahead on a, behind on b
+    frozen = {"task-a": [0.70, 0.72, 0.71], "task-b": [0.70, 0.71, 0.72]}
+    rows = [_row("finetune", t, pair.finetuned, s, v) for t, vs in ft.items() for s, v in enumerate(vs)]
+    rows += [_row("linear_probe", t, pair.frozen, s, v) for t, vs in frozen.items() for s, v in enumerate(vs)]
+    append_rows(rows, tmp_path)
+    section = _section(generate_report(_config(results_dir=tmp_path)).read_text(), "Fine-tuning (whole encoder)")
+    cells = _cells(section, f"`{pair.finetuned}`", f"`{pair.frozen}`")
+    # 71.0 vs 71.0 on average: a tie, one task won and one lost
+    assert cells[2:5] == ["2", "71.0", "71.0"]
+    assert _facts(cells[6])["verdicts"] == ["ties"]
+    assert cells[7].startswith("1 / 0 / 1")
+    others = [p for p in EXPERIMENTS.frozen[1:] if p.finetuned != pair.finetuned]
+    assert all(_cells(section, f"`{p.finetuned}`", f"`{p.frozen}`")[6] == "not run" for p in others)
