@@ -81,7 +81,8 @@ def _nodes(shards: Path, out: Path, steps: int, resume: bool) -> list[subprocess
     port = _free_port()
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
-        "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{port}", "--rdzv_id", f"cola-test-{port}", "--max_restarts", "0",
+        "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{port}", "--rdzv_id", f"cola-test-{port}",
+        "--max_restarts", "0",
         __file__, str(shards), str(out), str(steps), "resume" if resume else "fresh",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
