@@ -107,7 +107,8 @@ def prepare(
     started = time.perf_counter()
     with _lock(out):
         existing = _finished_shards(out)
-        done = np.sort(np.array([_file_id(*s) for sc in existing for s in sc["sources"]], dtype=np.uint64))
+        # 8 bytes per prepared file, looked up by binary search (a set of strings would be 100+ bytes each)
+        done = np.sort(np.array([_file_id(*s) for sc in existing for s in sc.pop("sources")], dtype=np.uint64))
         result = PrepareResult(out)
         writer = _ShardWriter(out, opts, existing)
         licences = {str(root): _folder_licences(root) for root in roots}
@@ -272,6 +273,7 @@ class _ShardWriter:
             "sources": self.sources, "skipped": self.skipped,
         }  # fmt: skip
         atomic_write_text(self.out / f"{name}.json", json.dumps(sidecar))
+        del sidecar["sources"]  # memory stays bounded: the manifest needs the counts and skips only
         self.finished.append(sidecar)
         self.next_index += 1
         self._reset()
