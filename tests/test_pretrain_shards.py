@@ -215,7 +215,9 @@ def test_a_tree_of_50k_tiny_files_prepares_in_bounded_memory(tmp_path):
         print(json.dumps({{"before": before, "after": rss(), "clips": result.clips, "wall": result.wall_s}}))
     """)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env, timeout=1500)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env, timeout=1500
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     print(measured)
