@@ -160,7 +160,7 @@ def corpus_rows(settings: Settings, train_rate: float, train_note: str) -> list[
                         f"{case['imports_mb']:.0f} MB (torch {TORCH_MB_NOTE}), so the index and first batch add "
                         f"{case['rss_mb'] - case['imports_mb']:.0f} MB"))  # fmt: skip
     # 2. preparation throughput
-    files = 8 if quick else 40
+    files = 8 if quick else 60
     workers = min(2, os.cpu_count() or 1)
     for label, rate, channels, fmt in (
         ("WAV 16 kHz mono", 16000, 1, "wav"),
@@ -169,7 +169,7 @@ def corpus_rows(settings: Settings, train_rate: float, train_note: str) -> list[
         folder = write_generated(work / f"prep-{fmt}", files, 10.0, rate, channels, fmt)
         log.info("[8 corpus] prepare throughput: %d x 10 s %s files, %d workers", files, label, workers)
         per_s, hours_min_core, wall = prepare_rate(folder, work / f"prep-{fmt}-out", workers)
-        notes = f"{files} x 10 s files, {workers} worker processes, {wall:.1f} s; FLAC members out"
+        notes = f"{files} x 10 s files, {workers} worker processes, {wall:.1f} s (their start included); FLAC members out"
         rows.append(Row(SECTION, f"prepare {label}", per_s, "files/s", None, notes))
         rows.append(Row(SECTION, f"prepare {label}, audio per core", hours_min_core, "h audio/min/core", None, notes))
     # 3. loader pairs/s: shards with 0, 1, 2 workers, and the folder's memory-mapped cache, beside the step

@@ -19,6 +19,7 @@ import io
 import itertools
 import json
 import logging
+import multiprocessing
 import os
 import re
 import tarfile
@@ -198,7 +199,9 @@ def _bounded_map(fn: Any, tasks: Iterator[tuple], workers: int) -> Iterator[Any]
     if workers == 0:
         yield from map(fn, tasks)
         return
-    with ProcessPoolExecutor(max_workers=workers) as executor:
+    # spawned, not forked: a fork of a process whose OpenMP pool has run (torch ops) can hang in the child
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as executor:
         pending: collections.deque[Future] = collections.deque()
         for task in tasks:
             pending.append(executor.submit(fn, task))
@@ -206,6 +209,13 @@ def _bounded_map(fn: Any, tasks: Iterator[tuple], workers: int) -> Iterator[Any]
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def _worker_init() -> None:
+    """One torch thread per decoding process (the processes are the parallelism)."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 # -- shards on disk ----------------------------------------------------------------------------------------------
