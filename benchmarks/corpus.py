@@ -169,7 +169,8 @@ def corpus_rows(settings: Settings, train_rate: float, train_note: str) -> list[
         folder = write_generated(work / f"prep-{fmt}", files, 10.0, rate, channels, fmt)
         log.info("[8 corpus] prepare throughput: %d x 10 s %s files, %d workers", files, label, workers)
         per_s, hours_min_core, wall = prepare_rate(folder, work / f"prep-{fmt}-out", workers)
-        notes = f"{files} x 10 s files, {workers} worker processes, {wall:.1f} s (their start included); FLAC members out"
+        notes = f"{files} x 10 s files, {workers} worker processes, {wall:.1f} s (their start included); "
+        notes += "FLAC members out"
         rows.append(Row(SECTION, f"prepare {label}", per_s, "files/s", None, notes))
         rows.append(Row(SECTION, f"prepare {label}, audio per core", hours_min_core, "h audio/min/core", None, notes))
     # 3. loader pairs/s: shards with 0, 1, 2 workers, and the folder's memory-mapped cache, beside the step
