@@ -74,6 +74,7 @@ class PrepareResult:
     clips: int = 0
     seconds: float = 0.0
     wall_s: float = 0.0
+    first_file_s: float = 0.0  # seconds until the first file to decode was done (the decoding processes' start)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +135,8 @@ def prepare(
         bar = tqdm(desc="preparing audio", unit="file", disable=not progress)
         try:
             for source, outcome in _bounded_map(_prepare_file, tasks(), opts.workers):
+                if not result.new_files:
+                    result.first_file_s = time.perf_counter() - started
                 bar.update(1)
                 result.new_files += 1
                 if isinstance(outcome, SkippedFile):
