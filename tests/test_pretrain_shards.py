@@ -206,9 +206,12 @@ def test_a_tree_of_50k_tiny_files_prepares_in_bounded_memory(tmp_path):
         for i in range(1000):
             (folder / f"c{i:04d}.flac").write_bytes(one)
     script = textwrap.dedent(f"""
-        import json, resource
+        import json
+        from pathlib import Path
         from pretrain.prepare import PrepareOptions, prepare
-        rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # VmHWM, this process's own peak (ru_maxrss would keep the peak of the pytest process across fork + exec)
+        status = lambda: Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]
+        rss = lambda: int(status()) / 1024
         before = rss()
         result = prepare([{str(data)!r}], {str(tmp_path / "out")!r}, PrepareOptions(workers=2, shard_clips=10000),
                          progress=False)
