@@ -226,3 +226,24 @@ def test_a_tree_of_50k_tiny_files_prepares_in_bounded_memory(tmp_path):
     print(measured)
     assert measured["clips"] == 50_001
     assert measured["after"] - measured["before"] < 100, measured
+
+
+def test_cli_trains_from_prepared_shards(tmp_path, capsys):
+    from pretrain.metrics_log import read_log
+
+    data = tmp_path / "data"
+    write_levels(data, [0.05 * k for k in range(1, 9)], seconds=1.0)
+    assert cli_main(["prepare", str(data), "--out", str(tmp_path / "shards"), "--workers", "0", "--no-progress"]) == 0
+    capsys.readouterr()
+    args = ["--config", "smoke", "--shards", str(tmp_path / "shards"), "--out", str(tmp_path / "run"), "--max-steps",
+            "2", "--batch-size", "4", "--no-progress"]  # fmt: skip
+    for key, value in {"train.max_minutes": "none", "frontend.segment_frames": 32, "encoder.name": "tinynet_e",
+                       "data.workers": 0, "train.log_every": 1, "augment.time_masks": 0, "augment.freq_masks": 0,
+                       "optim.warmup_steps": 2}.items():  # fmt: skip
+        args += ["--set", f"{key}={value}"]
+    assert cli_main(args) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"] == 2
+    assert [r["lr"] for r in read_log(tmp_path / "run" / "log.csv")] == pytest.approx([5e-4, 1e-3])
+    manifest = json.loads((tmp_path / "run" / "data_manifest.json").read_text())
+    assert manifest["clips"] == 8 and manifest["shard_files"] == 1
+    assert cli_main([*args[:2], "--data", str(data), *args[2:]]) == 2  # --data and --shards: a config error
