@@ -150,5 +150,19 @@ def test_resuming_on_another_world_size_needs_the_global_batch_and_then_keeps_it
     assert final["global_batch"] == 8 and final["provenance"]["accumulation"] == 2
 
 
+def test_sync_batchnorm_converts_every_batchnorm_and_keeps_the_weights_names(tmp_path):
+    from pretrain.large_batch import use_sync_batchnorm
+    from pretrain.step import build_module
+
+    config = load_config("smoke", {"encoder.name": "tinynet_e"})
+    torch.manual_seed(0)
+    module = build_module(config)
+    keys = set(module.state_dict())
+    converted = use_sync_batchnorm(module)
+    kinds = {type(m).__name__ for m in converted.modules() if "BatchNorm" in type(m).__name__}
+    assert kinds and all("Sync" in k for k in kinds), kinds
+    assert set(converted.state_dict()) == keys, "checkpoints and export read the same names"
+
+
 if __name__ == "__main__":
     _gather_worker(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4])
