@@ -113,13 +113,7 @@ def section_rows(number: int, settings: Settings, step: StepRate) -> list[Row]:
     if number == 3:
         from benchmarks.loading import loading_rows
 
-        if step.pairs_per_s is None:
-            from benchmarks.train_speed import our_step
-
-            amp, s = ("bf16" if cpu_bf16() else "off"), settings.sizes
-            log.info("[3 loading] timing our training step (%s) for the comparison", amp)
-            step.pairs_per_s = our_step(s.train_batch, amp, s.train_steps, s.train_warmup)
-            step.note = f"our step, {amp}, batch {s.train_batch}"
+        _time_step(settings, step, "3 loading")
         return loading_rows(settings, step.pairs_per_s, step.note)
     if number == 4:
         from benchmarks.gpu import gpu_rows
@@ -137,7 +131,23 @@ def section_rows(number: int, settings: Settings, step: StepRate) -> list[Row]:
         from benchmarks.quality import quality_rows
 
         return quality_rows(settings)
+    if number == 8:
+        from benchmarks.corpus import corpus_rows
+
+        _time_step(settings, step, "8 corpus")
+        return corpus_rows(settings, step.pairs_per_s, step.note)
     raise ValueError(f"unknown section {number}")
+
+
+def _time_step(settings: Settings, step: StepRate, section: str) -> None:
+    """Time our training step for a loader comparison, unless section 2 did in this run."""
+    if step.pairs_per_s is None:
+        from benchmarks.train_speed import our_step
+
+        amp, s = ("bf16" if cpu_bf16() else "off"), settings.sizes
+        log.info("[%s] timing our training step (%s) for the comparison", section, amp)
+        step.pairs_per_s = our_step(s.train_batch, amp, s.train_steps, s.train_warmup)
+        step.note = f"our step, {amp}, batch {s.train_batch}"
 
 
 def run_sections(sections: list[int], settings: Settings) -> tuple[list[Row], list[int]]:

@@ -71,8 +71,9 @@ SECTIONS = {
     5: "scaling under torchrun",
     6: "evaluation",
     7: "probe scores of the speed-ups: shared vs windows, bf16 vs fp32 (opt-in)",
+    8: "corpus scale: start-up at 10k-1M clips, preparation, shard loader",
 }
-DEFAULT_SECTIONS = (1, 2, 3, 4, 5, 6)
+DEFAULT_SECTIONS = (1, 2, 3, 4, 5, 6, 8)
 
 
 @dataclass(frozen=True)

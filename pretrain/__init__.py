@@ -1,6 +1,6 @@
 """COLA pretraining on any folder of audio, exported to the ``cola_hear`` weights format.
 
->>> from pretrain import load_config, run_training
+>>> from cola_pretrain import load_config, run_training
 >>> config = load_config("smoke", {"data.folders": ["audio/"], "train.out_dir": "runs/smoke"})
 >>> result = run_training(config)          # result.weights: runs/smoke/model.safetensors
 

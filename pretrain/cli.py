@@ -9,6 +9,8 @@ Examples::
     cola-pretrain export runs/x/checkpoints/step-00001000.pt weights.safetensors --fp16
     cola-pretrain bench --batch-size 128 --steps 5
     cola-pretrain calibrate --config transfer --data DIR --seed 0 --out control-s0.safetensors  # the control
+    cola-pretrain prepare DIR [DIR ...] --out shards/        # decode once into WebDataset tar shards
+    cola-pretrain --config default --shards shards/shards.json --out runs/x   # train from them
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from cola_pretrain.config import PretrainConfig, load_config, shipped_configs
 
 log = logging.getLogger("pretrain")
 
-COMMANDS = ("train", "export", "bench", "calibrate")
+COMMANDS = ("train", "export", "bench", "calibrate", "prepare")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command == "export":
             return _export(_export_parser().parse_args(argv))
+        if command == "prepare":
+            from cola_pretrain.prepare_cli import run_prepare
+
+            return run_prepare(argv)
         args = _train_parser(command).parse_args(argv)
         config = config_from_args(args)
         if command == "bench":
@@ -68,6 +74,7 @@ def config_from_args(args: argparse.Namespace) -> PretrainConfig:
         "train.device": args.device,
         "objective.name": args.objective,
         "data.cache_dir": args.cache_dir,
+        "data.shards": getattr(args, "shards", None),
     }
     overrides.update({k: v for k, v in flags.items() if v is not None})
     if args.no_cache:
@@ -159,6 +166,13 @@ def _train_parser(command: str) -> argparse.ArgumentParser:
         help="override any config value, e.g. --set objective.name=cosine (repeatable)",
     )
     p.add_argument("--data", nargs="+", metavar="DIR", help="audio folder(s), scanned recursively (data.folders)")
+    p.add_argument(
+        "--shards",
+        nargs="+",
+        metavar="MANIFEST_OR_URL",
+        help="prepared shards (data.shards): shards.json files or folders from 'cola-pretrain prepare', or tar URLs "
+        "(brace patterns, pipe:, fsspec), instead of --data",
+    )
     if calibrate:
         p.add_argument("--out", required=True, metavar="FILE", help="weights file to write (.safetensors, float16)")
         p.add_argument("--batches", type=int, default=100, help="training batches to average (default 100)")

@@ -42,8 +42,16 @@ class DataConfig:
     noise_std: float = 0.001  # Gaussian noise added to the positive crop
     decode_workers: int = 2  # threads decoding files when the pool is built
     prefetch: int = 2  # batches sampled ahead of the training step (0: no background thread)
+    # prepared shards (cola-pretrain prepare): shards.json manifests or folders, shard URLs / brace patterns
+    shards: tuple[str, ...] = ()
+    workers: int = 2  # DataLoader worker processes streaming the shards (0: in the training process)
+    shuffle_buffer: int = 500  # clips in each worker's shuffle buffer (float16: 500 x 10 s clips = 160 MB)
 
     def __post_init__(self) -> None:
+        if self.folders and self.shards:
+            raise ConfigError("set data.folders (--data) or data.shards (--shards), not both")
+        _non_negative("data.workers", self.workers)
+        _positive("data.shuffle_buffer", self.shuffle_buffer)
         _choice("data.normalize", self.normalize, ("l2", "peak", "none"))
         if self.clip_seconds is not None and self.clip_seconds <= 0:
             raise ConfigError(f"data.clip_seconds must be positive or unset, got {self.clip_seconds}")
@@ -123,10 +131,17 @@ class OptimConfig:
 
     lr: float = 1e-3
     weight_decay: float = 0.0
+    warmup_steps: int = 0  # linear warm-up from lr / warmup_steps to the (scaled) lr over these optimizer steps
+    # "none": lr as given; "linear" / "sqrt": lr x (global batch / base_batch), or its square root
+    lr_scaling: str = "none"
+    base_batch: int = 64  # the global batch that optim.lr is meant for (lr_scaling)
 
     def __post_init__(self) -> None:
         _positive("optim.lr", self.lr)
         _non_negative("optim.weight_decay", self.weight_decay)
+        _non_negative("optim.warmup_steps", self.warmup_steps)
+        _choice("optim.lr_scaling", self.lr_scaling, ("none", "linear", "sqrt"))
+        _positive("optim.base_batch", self.base_batch)
 
 
 @dataclass(frozen=True)
@@ -148,8 +163,15 @@ class TrainConfig:
     compile: bool = False  # torch.compile the training module (inductor; needs a C++ compiler on the CPU)
     threads: int | None = None  # torch CPU threads (None: torch's default)
     progress: bool = True  # tqdm progress bar
+    # pairs per optimizer step over all processes (None: batch_size x processes); batch_size x processes must
+    # divide it, the quotient is the number of accumulated micro-batches (pretrain/large_batch.py)
+    global_batch_size: int | None = None
+    gather_distractors: bool = False  # the positives of every process are distractors (all_gather with gradient)
+    sync_batchnorm: bool = False  # BatchNorm statistics over all processes (SyncBatchNorm; CUDA only)
 
     def __post_init__(self) -> None:
+        if self.global_batch_size is not None:
+            _positive("train.global_batch_size", self.global_batch_size)
         if self.batch_size < 2:
             raise ConfigError(
                 f"train.batch_size must be at least 2, got {self.batch_size}: the other pairs of a batch are the "

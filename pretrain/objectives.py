@@ -24,11 +24,15 @@ class SoftmaxContrastive(nn.Module):
         self.head = head
         self.similarity = similarity
 
-    def forward(self, anchors: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, anchors: torch.Tensor, positives: torch.Tensor, offset: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``offset``: the row of ``positives`` that pairs with the first anchor (positives gathered from
+        several processes hold more rows than the anchors)."""
         with torch.autocast(device_type=anchors.device.type, enabled=False):
             logits = self.similarity(self.head(anchors.float()), self.head(positives.float()))
-        labels = torch.arange(logits.shape[0], device=logits.device)
-        return F.cross_entropy(logits, labels), _accuracy(logits)
+        labels = torch.arange(logits.shape[0], device=logits.device) + offset
+        return F.cross_entropy(logits, labels), _accuracy(logits, offset)
 
 
 class TripletObjective(nn.Module):
@@ -46,23 +50,28 @@ class TripletObjective(nn.Module):
         self.margin = margin
         self.negative = negative
 
-    def forward(self, anchors: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, anchors: torch.Tensor, positives: torch.Tensor, offset: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``offset`` as for ``SoftmaxContrastive``."""
         with torch.autocast(device_type=anchors.device.type, enabled=False):
             a = F.normalize(self.head(anchors.float()), dim=-1)
             p = F.normalize(self.head(positives.float()), dim=-1)
-            similarity = a @ p.t()  # (B, B)
-        b = similarity.shape[0]
-        if b < 2:
+            similarity = a @ p.t()  # (B, N): N = B, or all processes' positives
+        b, n = similarity.shape
+        if n < 2:
             raise ValueError("the triplet loss needs a batch of at least 2 pairs")
-        eye = torch.eye(b, dtype=torch.bool, device=similarity.device)
+        rows = torch.arange(b, device=similarity.device)
+        own = rows + offset
         if self.negative == "hardest":
-            negative = similarity.masked_fill(eye, float("-inf")).amax(dim=1)
+            mask = torch.zeros_like(similarity, dtype=torch.bool)
+            mask[rows, own] = True
+            negative = similarity.masked_fill(mask, float("-inf")).amax(dim=1)
         else:
-            rows = torch.arange(b, device=similarity.device)
-            negative = similarity[rows, (rows + torch.randint(1, b, (b,), device=rows.device)) % b]
-        positive = similarity.diagonal()
+            negative = similarity[rows, (own + torch.randint(1, n, (b,), device=rows.device)) % n]
+        positive = similarity[rows, own]
         loss = F.relu((1 - positive) - (1 - negative) + self.margin).mean()
-        return loss, _accuracy(similarity)
+        return loss, _accuracy(similarity, offset)
 
 
 def build_objective(config: ObjectiveConfig, embedding_size: int) -> nn.Module:
@@ -82,6 +91,6 @@ def build_objective(config: ObjectiveConfig, embedding_size: int) -> nn.Module:
     raise ValueError(f"unknown objective {config.name!r}")
 
 
-def _accuracy(similarity: torch.Tensor) -> torch.Tensor:
-    labels = torch.arange(similarity.shape[0], device=similarity.device)
+def _accuracy(similarity: torch.Tensor, offset: int = 0) -> torch.Tensor:
+    labels = torch.arange(similarity.shape[0], device=similarity.device) + offset
     return (similarity.detach().argmax(dim=1) == labels).float().mean()

@@ -75,13 +75,7 @@ def make_clips(pool: AudioPool, clip_seconds: float | None, normalize: str) -> C
     starts, lengths = [], []
     size = None if clip_seconds is None else max(1, round(clip_seconds * pool.sample_rate))
     for offset, length in zip(pool.offsets.tolist(), pool.lengths.tolist(), strict=True):
-        bounds = [0, length]
-        if size is not None and length > size:
-            whole = length // size
-            if length - whole * size < size / 2:  # a short remainder joins the last clip
-                whole -= 1
-            bounds = [k * size for k in range(whole + 1)] + [length]
-        for a, b in itertools.pairwise(bounds):
+        for a, b in itertools.pairwise(clip_bounds(length, size)):
             starts.append(offset + a)
             lengths.append(b - a)
     starts_arr, lengths_arr = np.array(starts, dtype=np.int64), np.array(lengths, dtype=np.int64)
@@ -93,6 +87,19 @@ def make_clips(pool: AudioPool, clip_seconds: float | None, normalize: str) -> C
             if norm > 0:
                 scales[i] = 1.0 / norm
     return ClipTable(starts_arr, lengths_arr, scales)
+
+
+def clip_bounds(length: int, size: int | None) -> list[int]:
+    """Boundaries of the clips of a ``length``-sample file cut every ``size`` samples (None: one clip).
+
+    A remainder shorter than half a clip joins the last clip.
+    """
+    if size is None or length <= size:
+        return [0, length]
+    whole = length // size
+    if length - whole * size < size / 2:  # a short remainder joins the last clip
+        whole -= 1
+    return [k * size for k in range(whole + 1)] + [length]
 
 
 class PairSampler:
@@ -138,7 +145,10 @@ class PairSampler:
                    data.noise_std, config.augment)  # fmt: skip
 
     def __call__(self, step: int) -> PairBatch:
-        rng = np.random.default_rng([self.seed, self.rank, step])
+        return self.pairs(np.random.default_rng([self.seed, self.rank, step]), step)
+
+    def pairs(self, rng: np.random.Generator, step: int = 0) -> PairBatch:
+        """A batch drawn with ``rng`` (``sampler(step)`` seeds it with (seed, rank, step))."""
         n, b = len(self.clips), self.batch_size
         ids = rng.choice(n, size=b, replace=n < b)  # distinct clips whenever the data allows
         views = np.stack([self._crops(ids, rng), self._crops(ids, rng)])  # (2, B, crop): anchors, positives

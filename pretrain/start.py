@@ -34,19 +34,23 @@ RESUMABLE = {
         "threads",
         "progress",
     },
-    "data": {"folders", "cache", "cache_dir", "decode_workers", "prefetch"},
+    "data": {"folders", "cache", "cache_dir", "decode_workers", "prefetch", "shards", "workers", "shuffle_buffer"},
 }
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """``section.key: old -> new`` for every setting that a resumed run may not change."""
+    from cola_pretrain.config import PretrainConfig
+
+    defaults = PretrainConfig().to_dict()  # a key that an older checkpoint lacks had its default value
     diffs = []
     for section in sorted(set(old) | set(new)):
         a, b = old.get(section, {}), new.get(section, {})
         for key in sorted(set(a) | set(b)):
             if key in RESUMABLE.get(section, set()):
                 continue
-            va, vb = a.get(key), b.get(key)
+            fallback = defaults.get(section, {}).get(key)
+            va, vb = a.get(key, fallback), b.get(key, fallback)
             if isinstance(va, list | tuple) and isinstance(vb, list | tuple):
                 va, vb = list(va), list(vb)
             if va != vb:
@@ -73,6 +77,11 @@ def find_checkpoint(checkpoints: Path, config: dict[str, Any], resume: bool) -> 
         return None
     path, state = found
     diffs = config_differences(state["config"], config)
+    # setting train.global_batch_size to the checkpoint's own global batch keeps the recipe (another world size)
+    old_train, new_global = state["config"].get("train", {}), config.get("train", {}).get("global_batch_size")
+    kept = state.get("global_batch", old_train.get("batch_size", 0) * state.get("world_size", 1))
+    if old_train.get("global_batch_size") is None and new_global == kept:
+        diffs = [d for d in diffs if not d.startswith("train.global_batch_size:")]
     if diffs:
         raise ConfigError(f"cannot resume from {path}: the config differs in " + "; ".join(diffs))
     log.info("resuming from %s (step %d)", path, state["step"])

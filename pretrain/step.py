@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -25,6 +26,8 @@ class PretrainModule(nn.Module):
         super().__init__()
         self.model = model
         self.objective = objective
+        # set by train.gather_distractors: positives -> (every process's positives, offset of this one's)
+        self.gather: Callable[[torch.Tensor], tuple[torch.Tensor, int]] | None = None
 
     def forward(
         self,
@@ -44,6 +47,9 @@ class PretrainModule(nn.Module):
         if masks is not None:
             logmel = apply_masks(logmel, masks)
         embeddings = self.model.embed_windows(logmel)
+        if self.gather is not None:
+            positives_all, offset = self.gather(embeddings[b:])
+            return self.objective(embeddings[:b], positives_all, offset)
         return self.objective(embeddings[:b], embeddings[b:])
 
 

@@ -39,8 +39,17 @@ from cola_pretrain.checkpoint import export_weights, list_checkpoints, save_chec
 from cola_pretrain.config import PretrainConfig, dump_toml
 from cola_pretrain.distributed import Distributed, setup_distributed
 from cola_pretrain.drift import REFERENCE_FILE, DriftMeter, drift_columns
+from cola_pretrain.large_batch import (
+    accumulated_step,
+    accumulation_steps,
+    gather_positives,
+    lr_at,
+    scaled_lr,
+    use_sync_batchnorm,
+)
+from cola_pretrain.loader import open_batches
 from cola_pretrain.metrics_log import MetricsLog, MetricWindow
-from cola_pretrain.sampling import PairSampler, Prefetcher
+from cola_pretrain.shards import ShardPool, open_shard_pool
 from cola_pretrain.signals import StopRequest, stop_requests
 from cola_pretrain.start import find_checkpoint, init_from_weights
 from cola_pretrain.step import (
@@ -50,7 +59,6 @@ from cola_pretrain.step import (
     make_optimizer,
     step_seed,
     to_channels_last,
-    train_step,
     use_bf16,
 )
 
@@ -119,11 +127,17 @@ class _Trainer:
         self.init_from: dict[str, Any] | None = None  # provenance of train.init_weights, when used
         self.drift: DriftMeter | None = None  # distance of the encoder from its starting weights
         self.encoder: torch.nn.Module | None = None  # the encoder being trained (unwrapped)
+        tc = config.train
+        self.accumulation = accumulation_steps(tc.global_batch_size, tc.batch_size, dist.world_size)
+        self.global_batch = tc.batch_size * dist.world_size * self.accumulation
+        self.peak_lr = scaled_lr(config.optim, self.global_batch)
 
     # -- set-up -------------------------------------------------------------------------------------------------
     def run(self, resume: bool) -> TrainResult:
         cfg = self.config
         state = find_checkpoint(self.checkpoints, self.config.to_dict(), resume)
+        if cfg.train.sync_batchnorm and self.dist.enabled and self.device.type != "cuda":
+            raise ConfigError("train.sync_batchnorm needs CUDA (torch's SyncBatchNorm runs on GPUs only)")
         pool = self._load_data()
         torch.manual_seed(cfg.train.seed)
         module = build_module(cfg)
@@ -134,6 +148,10 @@ class _Trainer:
             self.init_from = init_from_weights(module, cfg.train.init_weights)
         self.drift = self._drift_meter(module, fresh=state is None)
         self.encoder = module.model.encoder
+        if cfg.train.sync_batchnorm and self.dist.enabled:
+            module = use_sync_batchnorm(module)
+        if cfg.train.gather_distractors and self.dist.enabled:
+            module.gather = gather_positives
         module.to(self.device)
         if cfg.train.channels_last:
             to_channels_last(module)
@@ -153,10 +171,16 @@ class _Trainer:
         if cfg.train.compile:
             trained = compile_module(trained)
         log.info(
-            "training %s objective, batch %d x %d process(es), %s%s, from step %d (budget: %s)",
+            "training %s objective, batch %d x %d process(es) x %d micro-batch(es) = %d pairs per step, a %d-way "
+            "task, lr %.3g (warm-up %d steps), %s%s, from step %d (budget: %s)",
             cfg.objective.name,
             cfg.train.batch_size,
             self.dist.world_size,
+            self.accumulation,
+            self.global_batch,
+            cfg.train.batch_size * (self.dist.world_size if module.gather is not None else 1),
+            self.peak_lr,
+            cfg.optim.warmup_steps,
             self.device,
             ", bf16 autocast" if self.bf16 else "",
             start_step,
@@ -193,8 +217,12 @@ class _Trainer:
         log.warning("no %s in %s: the log has no drift columns for this run", REFERENCE_FILE, self.out_dir)
         return None
 
-    def _load_data(self) -> AudioPool:
+    def _load_data(self) -> AudioPool | ShardPool:
         data = self.config.data
+        if data.shards:  # prepared shards: read the manifests only, no audio (pretrain/shards.py)
+            pool = open_shard_pool(data.shards)
+            log.info("data: %d shard(s), %d clips, %.2f h", len(pool.shards), pool.clips, pool.total_seconds / 3600)
+            return pool
         cache_dir = data.cache_dir if data.cache else None
         if cache_dir is not None and self.dist.enabled and not self.dist.is_local_main:
             self.dist.barrier()  # wait for local rank 0 to fill the cache
@@ -209,18 +237,29 @@ class _Trainer:
         )
         return pool
 
-    def _restore_module(self, module: PretrainModule, state: dict[str, Any], pool: AudioPool) -> int:
+    def _restore_module(self, module: PretrainModule, state: dict[str, Any], pool: AudioPool | ShardPool) -> int:
         module.model.load_state_dict(state["model"])
         module.objective.load_state_dict(state["objective"])
         self.elapsed_before = float(state.get("elapsed_s", 0.0))
         self.history = list(state["provenance"].get("history_tail", []))
         self.init_from = state["provenance"].get("init_weights")
-        if state.get("world_size", 1) != self.dist.world_size:
+        old_world = state.get("world_size", 1)
+        if old_world != self.dist.world_size:
+            if self.config.train.global_batch_size is None:
+                kept = state.get("global_batch", old_world * self.config.train.batch_size)
+                raise ConfigError(
+                    f"the checkpoint was written by {old_world} process(es), this run has {self.dist.world_size}: "
+                    "that changes the gradient batch. To resume anyway, keep the global batch with "
+                    f"--set train.global_batch_size={kept}"
+                    " (micro-batches are accumulated to reach it)"
+                )
             log.warning(
-                "the checkpoint was written by %d process(es), this run has %d: batches will differ from "
-                "an uninterrupted run",
-                state.get("world_size", 1),
+                "the checkpoint was written by %d process(es), this run has %d: the global batch stays %d (%d "
+                "micro-batch(es) per process and step); batches differ from an uninterrupted run",
+                old_world,
                 self.dist.world_size,
+                self.global_batch,
+                self.accumulation,
             )
         old_hash = state["provenance"].get("data", {}).get("manifest_sha256")
         if old_hash and old_hash != pool.manifest_hash:
@@ -235,13 +274,13 @@ class _Trainer:
         trained: torch.nn.Module,
         module: PretrainModule,
         optimizer: torch.optim.Optimizer,
-        pool: AudioPool,
+        pool: AudioPool | ShardPool,
         step: int,
         metrics: MetricsLog | None,
     ) -> tuple[int, str]:
         cfg, tc = self.config, self.config.train
-        sampler = PairSampler.for_run(pool, cfg, self.dist.rank)
-        prefetch = Prefetcher(sampler, step, cfg.data.prefetch, pin=self.device.type == "cuda")
+        k = self.accumulation
+        prefetch = open_batches(pool, cfg, self.dist.rank, self.dist.world_size, step * k, self.device.type == "cuda")
         self.started = time.monotonic()
         deadline = self.started + 60 * tc.max_minutes if tc.max_minutes else None
         window = MetricWindow(self.device, self.started)
@@ -263,9 +302,16 @@ class _Trainer:
                 if self.dist.any(out_of_time or self.stop.requested):
                     stopped_by = "signal" if self.stop.requested else "max_minutes"
                     break
-                batch = prefetch.get(step)
-                torch.manual_seed(step_seed(tc.seed, self.dist.rank, step))
-                loss, accuracy = train_step(trained, optimizer, batch, self.device, self.bf16)
+                micro = range(step * k, (step + 1) * k)  # micro-batch m: batch and torch seed of (seed, rank, m)
+                loss, accuracy = accumulated_step(
+                    trained,
+                    optimizer,
+                    [prefetch.get(m) for m in micro],
+                    self.device,
+                    self.bf16,
+                    lr=lr_at(step, self.peak_lr, cfg.optim.warmup_steps),
+                    seeds=[step_seed(tc.seed, self.dist.rank, m) for m in micro],
+                )
                 step += 1
                 window.add(loss, accuracy)
                 if step % tc.log_every == 0:
@@ -295,10 +341,7 @@ class _Trainer:
             "loss": loss,
             "accuracy": accuracy,
             "lr": optimizer.param_groups[0]["lr"],
-            "pairs_per_s": window.steps
-            * self.config.train.batch_size
-            * self.dist.world_size
-            / max(now - window.t0, 1e-9),
+            "pairs_per_s": window.steps * self.global_batch / max(now - window.t0, 1e-9),
             "elapsed_s": round(self._elapsed(), 3),
         }
         if self.drift is not None and self.encoder is not None:
@@ -323,7 +366,7 @@ class _Trainer:
         return self.elapsed_before + (time.monotonic() - self.started if self.started is not None else 0.0)
 
     def _state(
-        self, module: PretrainModule, optimizer: torch.optim.Optimizer, pool: AudioPool, step: int
+        self, module: PretrainModule, optimizer: torch.optim.Optimizer, pool: AudioPool | ShardPool, step: int
     ) -> dict[str, Any]:
         return {
             "format": "cola-pretrain-checkpoint-v1",
@@ -333,12 +376,13 @@ class _Trainer:
             "objective": module.objective.state_dict(),
             "optimizer": optimizer.state_dict(),
             "world_size": self.dist.world_size,
+            "global_batch": self.global_batch,
             "elapsed_s": self._elapsed(),
             "provenance": self._provenance(pool, step),
         }
 
     def _checkpoint(
-        self, module: PretrainModule, optimizer: torch.optim.Optimizer, pool: AudioPool, step: int
+        self, module: PretrainModule, optimizer: torch.optim.Optimizer, pool: AudioPool | ShardPool, step: int
     ) -> Path | None:
         if not self.dist.is_main:
             return None
@@ -348,7 +392,7 @@ class _Trainer:
         log.debug("checkpoint %s", path)
         return path
 
-    def _provenance(self, pool: AudioPool, step: int) -> dict[str, Any]:
+    def _provenance(self, pool: AudioPool | ShardPool, step: int) -> dict[str, Any]:
         cfg = self.config
         last = self.history[-1] if self.history else {}
         provenance = {
@@ -359,7 +403,10 @@ class _Trainer:
             "seed": cfg.train.seed,
             "batch_size": cfg.train.batch_size,
             "world_size": self.dist.world_size,
-            "pairs_seen": step * cfg.train.batch_size * self.dist.world_size,
+            "global_batch": self.global_batch,
+            "accumulation": self.accumulation,
+            "gather_distractors": bool(cfg.train.gather_distractors and self.dist.enabled),
+            "pairs_seen": step * self.global_batch,
             "final_loss": last.get("loss"),
             "final_accuracy": last.get("accuracy"),
             "history_tail": self.history[-5:],
@@ -376,7 +423,7 @@ class _Trainer:
         self,
         module: PretrainModule,
         optimizer: torch.optim.Optimizer,
-        pool: AudioPool,
+        pool: AudioPool | ShardPool,
         start_step: int,
         step: int,
         stopped_by: str,
