@@ -160,8 +160,9 @@ def log_skipped(pool: AudioPool, limit: int = 10) -> None:
     )
 
 
-def _decode(file: AudioFile, sample_rate: int) -> np.ndarray | SkippedFile:
-    """The file's samples as float16, or why it cannot be used."""
+def decode_file(file: AudioFile, sample_rate: int) -> np.ndarray | SkippedFile:
+    """The file's samples as float16 (finite: NaN/inf and implausible values are refused), or why it cannot be
+    used."""
     try:
         audio = _decode_blocks(file.path, sample_rate)
     except Exception as exc:  # one bad file never ends a run
@@ -192,7 +193,7 @@ def _decode_blocks(path: str | Path, sample_rate: int) -> np.ndarray:
 
 def _decoded(files: list[AudioFile], sample_rate: int, workers: int, progress: bool) -> Iterator[tuple[AudioFile, Any]]:
     with ThreadPoolExecutor(max_workers=workers) as executor:
-        results = executor.map(lambda f: _decode(f, sample_rate), files)
+        results = executor.map(lambda f: decode_file(f, sample_rate), files)
         bar = tqdm(
             zip(files, results, strict=True), total=len(files), desc="decoding audio", unit="file", disable=not progress
         )

@@ -33,8 +33,8 @@ from cola_hear.config import FrontEndConfig
 from cola_pretrain.audio_cache import AudioPool
 from cola_pretrain.config import AugmentConfig, PretrainConfig
 from cola_pretrain.manifest import DataError
-from cola_pretrain.sampling import ClipTable, PairBatch, PairSampler, Prefetcher, clip_bounds
-from cola_pretrain.shards import AUDIO_EXTENSIONS, ShardPool, decode_audio
+from cola_pretrain.sampling import ClipTable, PairBatch, PairSampler, Prefetcher, clip_bounds, clip_scale, clip_size
+from cola_pretrain.shards import MEMBER_FORMATS, ShardPool, decode_audio
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +121,10 @@ class ShardPairStream(IterableDataset):
         from webdataset.tariterators import tarfile_samples
 
         spec = self.spec
-        size = None if spec.clip_seconds is None else max(1, round(spec.clip_seconds * spec.sample_rate))
+        size = clip_size(spec.clip_seconds, spec.sample_rate)
         urls = [{"url": spec.urls[i]} for i in shard_ids.tolist()]
         for sample in tarfile_samples(iter(urls), handler=warn_and_continue):
-            key = next((ext for ext in AUDIO_EXTENSIONS if ext in sample), None)
+            key = next((ext for ext in MEMBER_FORMATS if ext in sample), None)
             if key is None:
                 log.warning(
                     "%s: member %s has no .flac or .wav audio; skipped", sample.get("__url__"), sample["__key__"]
@@ -163,9 +163,7 @@ def _scale(clip: np.ndarray, normalize: str, meta: dict[str, Any]) -> float:
     name = "l2_scale" if normalize == "l2" else "peak_scale"
     if name in meta:
         return float(meta[name])
-    x = clip.astype(np.float64)
-    norm = float(np.sqrt(np.dot(x, x))) if normalize == "l2" else float(np.abs(x).max())
-    return 1.0 / norm if norm > 0 else 1.0
+    return clip_scale(clip, normalize)
 
 
 class ShardBatches:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +38,7 @@ def find_audio_files(folders: Sequence[str | os.PathLike]) -> list[AudioFile]:
         root = Path(folder).expanduser().resolve()
         if not root.is_dir():
             raise DataError(f"data folder not found: {folder}")
-        for path in _walk(root):
+        for path in walk_audio(root):
             stat = path.stat()
             rel = path.relative_to(root).as_posix()
             found.append(AudioFile(str(path), f"{index}/{rel}", stat.st_size, stat.st_mtime_ns))
@@ -63,11 +63,11 @@ def cache_key(files: Iterable[AudioFile], sample_rate: int, version: int) -> str
     return digest.hexdigest()
 
 
-def _walk(root: Path) -> list[Path]:
-    paths = []
+def walk_audio(root: Path) -> Iterator[Path]:
+    """Audio files under ``root`` (by extension; hidden names skipped), in a stable order, one folder at a time
+    (a stream: memory does not grow with the number of files)."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS):
-                paths.append(Path(dirpath) / name)
-    return paths
+                yield Path(dirpath) / name

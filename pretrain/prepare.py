@@ -33,12 +33,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from cola_common.audio_files import AUDIO_EXTENSIONS
 from cola_hear.atomic import atomic_write_text
-from cola_pretrain.audio_cache import SkippedFile, _decode
-from cola_pretrain.manifest import AudioFile, DataError
-from cola_pretrain.sampling import clip_bounds
-from cola_pretrain.shards import MANIFEST_FILE, ShardInfo, encode_audio, write_manifest
+from cola_pretrain.audio_cache import SkippedFile, decode_file
+from cola_pretrain.manifest import AudioFile, DataError, walk_audio
+from cola_pretrain.sampling import clip_bounds, clip_scale, clip_size
+from cola_pretrain.shards import MANIFEST_FILE, MEMBER_FORMATS, ShardInfo, encode_audio, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +93,8 @@ def prepare(
 ) -> PrepareResult:
     """Decode every audio file under ``folders`` that ``out_dir`` does not hold yet into new shards there."""
     opts = options or PrepareOptions()
-    if opts.fmt not in ("flac", "wav"):
-        raise DataError(f"--format must be flac or wav, got {opts.fmt!r}")
+    if opts.fmt not in MEMBER_FORMATS:
+        raise DataError(f"--format must be one of {', '.join(MEMBER_FORMATS)}, got {opts.fmt!r}")
     if opts.shard_clips < 1 or opts.shard_mb <= 0 or opts.workers < 0:
         raise DataError("--shard-clips and --shard-mb must be positive, --workers non-negative")
     if not folders:
@@ -117,7 +116,7 @@ def prepare(
 
         def tasks() -> Iterator[tuple]:
             for root in roots:
-                for path in _walk(root):
+                for path in walk_audio(root):
                     try:
                         stat = path.stat()
                     except OSError as exc:
@@ -174,24 +173,21 @@ def _prepare_file(task: tuple) -> tuple[tuple[str, int, int], list[tuple[bytes, 
     """Decode one file to 16 kHz mono, cut it into clips and encode each; or why it cannot be used."""
     path, rel, size, mtime, licence, opts = task
     source = (path, size, mtime)
-    decoded = _decode(AudioFile(path, rel, size, mtime), opts.sample_rate)
+    decoded = decode_file(AudioFile(path, rel, size, mtime), opts.sample_rate)  # refuses NaN/inf itself
     if isinstance(decoded, SkippedFile):
         return source, SkippedFile(path, decoded.reason)
     audio = decoded.astype(np.float32)
-    if not np.isfinite(audio).all():
-        return source, SkippedFile(path, "NaN or infinite samples")
     peak = float(np.abs(audio).max())
     gain = 1.0 if peak <= 1.0 else 1.0 / peak  # 16-bit members hold [-1, 1]; the gain is undone on reading
-    size_samples = None if opts.clip_seconds is None else max(1, round(opts.clip_seconds * opts.sample_rate))
+    size_samples = clip_size(opts.clip_seconds, opts.sample_rate)
     clips = []
     for a, b in itertools.pairwise(clip_bounds(audio.shape[0], size_samples)):
         pcm = np.clip(np.round(audio[a:b] * gain * 32767.0), -32768, 32767).astype(np.int16)
         stored = pcm.astype(np.float64) / 32768.0 / gain  # what the loader reads back
-        l2, top = float(np.sqrt(np.dot(stored, stored))), float(np.abs(stored).max())
         meta = {
             "source": path, "offset_s": round(a / opts.sample_rate, 4), "seconds": round((b - a) / opts.sample_rate, 4),
             "sample_rate": opts.sample_rate, "licence": licence, "gain": gain,
-            "l2_scale": 1.0 / l2 if l2 > 0 else 1.0, "peak_scale": 1.0 / top if top > 0 else 1.0,
+            "l2_scale": clip_scale(stored, "l2"), "peak_scale": clip_scale(stored, "peak"),
         }  # fmt: skip
         clips.append((encode_audio(pcm, opts.sample_rate, opts.fmt), meta))
     return source, clips
@@ -346,15 +342,6 @@ def _lock(out: Path) -> Iterator[None]:
 def _file_id(path: str, size: int, mtime_ns: int) -> int:
     digest = hashlib.blake2b(f"{path}\0{size}\0{mtime_ns}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little")
-
-
-def _walk(root: Path) -> Iterator[Path]:
-    """Audio files under ``root`` (by extension; hidden names skipped), in a stable order, one folder at a time."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS):
-                yield Path(dirpath) / name
 
 
 def _folder_licences(root: Path) -> dict[str, str]:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 
 from cola_pretrain.prepare import PrepareOptions, prepare
+from cola_pretrain.shards import MEMBER_FORMATS
 
 log = logging.getLogger("pretrain")
 
@@ -23,7 +24,7 @@ def prepare_parser() -> argparse.ArgumentParser:
     p.add_argument("folders", nargs="+", metavar="DIR", help="audio folder(s), scanned recursively")
     p.add_argument("--out", required=True, metavar="DIR", help="folder of the shards and shards.json")
     p.add_argument("--workers", type=int, default=2, help="decoding processes (default 2; 0: this process)")
-    p.add_argument("--format", choices=("flac", "wav"), default="flac", help="16-bit members (default flac)")
+    p.add_argument("--format", choices=MEMBER_FORMATS, default="flac", help="16-bit members (default flac)")
     p.add_argument("--clip-seconds", type=float, help="cut files into clips of this length (default: one per file)")
     p.add_argument("--shard-clips", type=int, default=1000, help="clips per shard at most (default 1000)")
     p.add_argument("--shard-mb", type=float, default=512.0, help="encoded MB per shard at most (default 512)")

@@ -73,7 +73,7 @@ def make_clips(pool: AudioPool, clip_seconds: float | None, normalize: str) -> C
     each clip to unit L2 norm (the official recipe), "peak" to unit peak, "none" leaves it.
     """
     starts, lengths = [], []
-    size = None if clip_seconds is None else max(1, round(clip_seconds * pool.sample_rate))
+    size = clip_size(clip_seconds, pool.sample_rate)
     for offset, length in zip(pool.offsets.tolist(), pool.lengths.tolist(), strict=True):
         for a, b in itertools.pairwise(clip_bounds(length, size)):
             starts.append(offset + a)
@@ -82,11 +82,22 @@ def make_clips(pool: AudioPool, clip_seconds: float | None, normalize: str) -> C
     scales = np.ones(len(starts), dtype=np.float32)
     if normalize != "none":
         for i, (s, n) in enumerate(zip(starts, lengths, strict=True)):
-            x = np.asarray(pool.samples[s : s + n], dtype=np.float64)
-            norm = float(np.sqrt(np.dot(x, x))) if normalize == "l2" else float(np.abs(x).max())
-            if norm > 0:
-                scales[i] = 1.0 / norm
+            scales[i] = clip_scale(pool.samples[s : s + n], normalize)
     return ClipTable(starts_arr, lengths_arr, scales)
+
+
+def clip_size(clip_seconds: float | None, sample_rate: int) -> int | None:
+    """Samples per clip for ``data.clip_seconds`` (None: one clip per file)."""
+    return None if clip_seconds is None else max(1, round(clip_seconds * sample_rate))
+
+
+def clip_scale(samples: np.ndarray, normalize: str) -> float:
+    """The factor that gives ``samples`` unit L2 norm ("l2") or unit peak ("peak"); 1 for "none" or silence."""
+    if normalize == "none":
+        return 1.0
+    x = np.asarray(samples, dtype=np.float64)
+    norm = float(np.sqrt(np.dot(x, x))) if normalize == "l2" else float(np.abs(x).max())
+    return 1.0 / norm if norm > 0 else 1.0
 
 
 def clip_bounds(length: int, size: int | None) -> list[int]:

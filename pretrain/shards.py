@@ -32,7 +32,7 @@ from cola_pretrain.manifest import DataError
 
 FORMAT = "cola-pretrain-shards-v1"
 MANIFEST_FILE = "shards.json"
-AUDIO_EXTENSIONS = ("flac", "wav")
+MEMBER_FORMATS = ("flac", "wav")  # how a clip is stored in a shard (16-bit PCM either way)
 
 
 @dataclass(frozen=True)
