@@ -88,12 +88,12 @@ def measure_step(
     batch_data = PairBatch(0, 0.05 * torch.randn(batch, n), 0.05 * torch.randn(batch, n), None)
     trained.train()
     for _ in range(warmup):
-        train_step(trained, optimizer, batch_data, target, bf16)[0].item()
+        train_step(trained, optimizer, [batch_data], target, bf16)[0].item()
     sampler = UtilisationSampler(target) if target.type == "cuda" else None
     with sampler or contextlib.nullcontext():
         start = time.perf_counter()
         for _ in range(steps):
-            loss, _ = train_step(trained, optimizer, batch_data, target, bf16)
+            loss, _ = train_step(trained, optimizer, [batch_data], target, bf16)
         loss.item()  # wait for the device
         elapsed = time.perf_counter() - start
     return batch * steps / elapsed, sampler.mean if sampler is not None else None

@@ -33,7 +33,7 @@ def benchmark_step(config: PretrainConfig, steps: int = 5, warmup: int = 2) -> d
     times = []
     for i in range(warmup + steps):
         start = time.perf_counter()
-        loss, _ = train_step(trained, optimizer, batch, device, bf16)
+        loss, _ = train_step(trained, optimizer, [batch], device, bf16)
         loss.item()  # wait for the device
         if i >= warmup:
             times.append(time.perf_counter() - start)

@@ -2,7 +2,8 @@
 gathered across processes, SyncBatchNorm.
 
 - ``train.global_batch_size`` = ``batch_size`` x processes x accumulation: each optimizer step
-  accumulates the gradients of ``accumulation`` micro-batches per process (DDP averages over the
+  (``cola_pretrain.step.train_step``) accumulates the gradients of ``accumulation`` micro-batches per
+  process (DDP averages over the
   processes once, at the last one). The micro-batch is the contrastive task (``batch_size`` pairs, or
   ``batch_size`` x processes with ``gather_distractors``) and BatchNorm sees one micro-batch at a time,
   so 2 processes x 1 micro-batch and 1 process x 2 micro-batches give the same gradient.
@@ -16,18 +17,14 @@ gathered across processes, SyncBatchNorm.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from cola_hear.config import ConfigError
-from cola_hear.precision import autocast
 from cola_pretrain.config import OptimConfig
-from cola_pretrain.sampling import PairBatch
 
 
 def accumulation_steps(global_batch: int | None, batch_size: int, world_size: int) -> int:
@@ -88,40 +85,3 @@ def use_sync_batchnorm(module: nn.Module) -> nn.Module:
     from timm.layers import convert_sync_batchnorm
 
     return convert_sync_batchnorm(module)
-
-
-def accumulated_step(
-    module: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    batches: Sequence[PairBatch],
-    device: torch.device,
-    bf16: bool = False,
-    lr: float | None = None,
-    seeds: Sequence[int] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimizer step over ``batches`` (micro-batches): the mean of their losses; ``(loss, accuracy)`` means.
-
-    Under DDP, gradients are synchronised at the last micro-batch only. ``seeds``: the torch seed of
-    each micro-batch (dropout, random negatives).
-    """
-    if lr is not None:
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-    optimizer.zero_grad(set_to_none=True)
-    losses, accuracies = [], []
-    for i, batch in enumerate(batches):
-        if seeds is not None:
-            torch.manual_seed(seeds[i])
-        anchors = batch.anchors.to(device, non_blocking=True)
-        positives = batch.positives.to(device, non_blocking=True)
-        views = {k: v.to(device, non_blocking=True) for k, v in batch.views().items()}
-        last = i == len(batches) - 1
-        sync = module.no_sync() if (not last and hasattr(module, "no_sync")) else contextlib.nullcontext()
-        with sync:
-            with autocast(device, bf16):
-                loss, accuracy = module(anchors, positives, **views)
-            (loss / len(batches) if len(batches) > 1 else loss).backward()
-        losses.append(loss.detach())
-        accuracies.append(accuracy.detach())
-    optimizer.step()
-    return torch.stack(losses).mean(), torch.stack(accuracies).mean()

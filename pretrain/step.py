@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -77,20 +78,38 @@ def use_bf16(amp: str, device: torch.device) -> bool:
 def train_step(
     module: nn.Module,
     optimizer: torch.optim.Optimizer,
-    batch: PairBatch,
+    batches: Sequence[PairBatch],
     device: torch.device,
     bf16: bool = False,
+    lr: float | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward, backward and optimizer update on one batch; returns detached ``(loss, accuracy)``."""
-    anchors = batch.anchors.to(device, non_blocking=True)
-    positives = batch.positives.to(device, non_blocking=True)
-    views = {k: v.to(device, non_blocking=True) for k, v in batch.views().items()}
+    """One optimizer step over ``batches`` (micro-batches; one for a plain step): forward and backward of each,
+    then the update. Returns the detached means of their ``(loss, accuracy)``; the gradient is that of the mean
+    loss. Under DDP, gradients are synchronised at the last micro-batch only. ``lr``: set before the update
+    (warm-up); ``seeds``: the torch seed of each micro-batch (dropout, random negatives).
+    """
+    if lr is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
     optimizer.zero_grad(set_to_none=True)
-    with autocast(device, bf16):
-        loss, accuracy = module(anchors, positives, **views)
-    loss.backward()
+    losses, accuracies = [], []
+    for i, batch in enumerate(batches):
+        if seeds is not None:
+            torch.manual_seed(seeds[i])
+        anchors = batch.anchors.to(device, non_blocking=True)
+        positives = batch.positives.to(device, non_blocking=True)
+        views = {k: v.to(device, non_blocking=True) for k, v in batch.views().items()}
+        last = i == len(batches) - 1
+        sync = module.no_sync() if (not last and hasattr(module, "no_sync")) else contextlib.nullcontext()
+        with sync:
+            with autocast(device, bf16):
+                loss, accuracy = module(anchors, positives, **views)
+            (loss / len(batches) if len(batches) > 1 else loss).backward()
+        losses.append(loss.detach())
+        accuracies.append(accuracy.detach())
     optimizer.step()
-    return loss.detach(), accuracy.detach()
+    return torch.stack(losses).mean(), torch.stack(accuracies).mean()
 
 
 def step_seed(seed: int, rank: int, step: int) -> int:

@@ -40,7 +40,6 @@ from cola_pretrain.config import PretrainConfig, dump_toml
 from cola_pretrain.distributed import Distributed, setup_distributed
 from cola_pretrain.drift import REFERENCE_FILE, DriftMeter, drift_columns
 from cola_pretrain.large_batch import (
-    accumulated_step,
     accumulation_steps,
     gather_positives,
     lr_at,
@@ -59,6 +58,7 @@ from cola_pretrain.step import (
     make_optimizer,
     step_seed,
     to_channels_last,
+    train_step,
     use_bf16,
 )
 
@@ -303,7 +303,7 @@ class _Trainer:
                     stopped_by = "signal" if self.stop.requested else "max_minutes"
                     break
                 micro = range(step * k, (step + 1) * k)  # micro-batch m: batch and torch seed of (seed, rank, m)
-                loss, accuracy = accumulated_step(
+                loss, accuracy = train_step(
                     trained,
                     optimizer,
                     [prefetch.get(m) for m in micro],

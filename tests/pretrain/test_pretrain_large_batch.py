@@ -16,8 +16,9 @@ import torch
 
 from cola_hear.config import ConfigError
 from cola_pretrain.config import ObjectiveConfig, OptimConfig, load_config
-from cola_pretrain.large_batch import accumulated_step, accumulation_steps, lr_at, scaled_lr
+from cola_pretrain.large_batch import accumulation_steps, lr_at, scaled_lr
 from cola_pretrain.objectives import build_objective
+from cola_pretrain.step import train_step
 from support.audio import write_tone_folder
 from support.pretrain_runs import small_config
 
@@ -56,13 +57,13 @@ def test_accumulated_micro_batches_give_the_gradient_of_the_processes_that_would
     module = build_module(config)
     state = {k: v.clone() for k, v in module.state_dict().items()}
     optimizer = torch.optim.SGD(module.parameters(), lr=0.0)
-    accumulated_step(module, optimizer, micro, torch.device("cpu"))
+    train_step(module, optimizer, micro, torch.device("cpu"))
     together = {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
     # what two processes would compute, one micro-batch each, and DDP would average
     separate = []
     for batch in micro:
         module.load_state_dict(state)
-        accumulated_step(module, optimizer, [batch], torch.device("cpu"))
+        train_step(module, optimizer, [batch], torch.device("cpu"))
         separate.append({n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None})
     assert together.keys() == separate[0].keys()
     for name, grad in together.items():
