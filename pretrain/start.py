@@ -58,6 +58,12 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return diffs
 
 
+def checkpoint_global_batch(state: dict[str, Any]) -> int:
+    """Pairs per optimizer step of the run that wrote ``state`` (older checkpoints: batch size x processes)."""
+    train = state["config"].get("train", {})
+    return int(state.get("global_batch", train.get("batch_size", 0) * state.get("world_size", 1)))
+
+
 def find_checkpoint(checkpoints: Path, config: dict[str, Any], resume: bool) -> dict[str, Any] | None:
     """The state to resume from (``None``: start at step 0). Without ``resume``, a folder that already holds
     checkpoints is refused; with it, the newest readable checkpoint must have ``config`` (see ``RESUMABLE``)."""
@@ -79,8 +85,7 @@ def find_checkpoint(checkpoints: Path, config: dict[str, Any], resume: bool) -> 
     diffs = config_differences(state["config"], config)
     # setting train.global_batch_size to the checkpoint's own global batch keeps the recipe (another world size)
     old_train, new_global = state["config"].get("train", {}), config.get("train", {}).get("global_batch_size")
-    kept = state.get("global_batch", old_train.get("batch_size", 0) * state.get("world_size", 1))
-    if old_train.get("global_batch_size") is None and new_global == kept:
+    if old_train.get("global_batch_size") is None and new_global == checkpoint_global_batch(state):
         diffs = [d for d in diffs if not d.startswith("train.global_batch_size:")]
     if diffs:
         raise ConfigError(f"cannot resume from {path}: the config differs in " + "; ".join(diffs))

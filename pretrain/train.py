@@ -50,7 +50,7 @@ from cola_pretrain.loader import open_batches
 from cola_pretrain.metrics_log import MetricsLog, MetricWindow
 from cola_pretrain.shards import ShardPool, open_shard_pool
 from cola_pretrain.signals import StopRequest, stop_requests
-from cola_pretrain.start import find_checkpoint, init_from_weights
+from cola_pretrain.start import checkpoint_global_batch, find_checkpoint, init_from_weights
 from cola_pretrain.step import (
     PretrainModule,
     build_module,
@@ -246,7 +246,7 @@ class _Trainer:
         old_world = state.get("world_size", 1)
         if old_world != self.dist.world_size:
             if self.config.train.global_batch_size is None:
-                kept = state.get("global_batch", old_world * self.config.train.batch_size)
+                kept = checkpoint_global_batch(state)
                 raise ConfigError(
                     f"the checkpoint was written by {old_world} process(es), this run has {self.dist.world_size}: "
                     "that changes the gradient batch. To resume anyway, keep the global batch with "
