@@ -135,6 +135,10 @@ readouts() {
     # The shipped weights at every read-out tried, against the no-learning control (seeds 0-2 at random init,
     # BatchNorm statistics of the disjoint pool: `cola-pretrain calibrate`) read out the same ways.
     stage "learned vs control: the shipped weights and the BatchNorm control at each read-out (experiments.toml)"
+    # the shipped weights trained further with their own recipe (fresh optimiser, constant learning rate)
+    train_bg continued --config transfer --data "$DISJOINT" --max-steps 1000 \
+        --set train.init_weights=cola_hear/assets/default.safetensors
+    wait
     evaluate readouts
 }
 
