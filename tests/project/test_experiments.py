@@ -102,8 +102,9 @@ def test_the_dry_run_evaluates_each_declared_model_once_per_protocol_with_its_re
 
 
 STUB = """#!/usr/bin/env bash
-# records the command it stands for, one shell-quoted line; the weights step prints a path
-printf '%q ' "${0##*/}" "$@" >>"$COMMANDS_LOG"; echo >>"$COMMANDS_LOG"
+# records the command it stands for, one shell-quoted line written at once (runs in the background append
+# side by side); the weights step prints a path
+line=$(printf '%q ' "${0##*/}" "$@"); printf '%s\n' "$line" >>"$COMMANDS_LOG"
 [[ "$*" == *" weights run:"* ]] && echo "R/weights/exported.safetensors"
 exit 0
 """
