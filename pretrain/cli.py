@@ -11,6 +11,7 @@ Examples::
     cola-pretrain calibrate --config transfer --data DIR --seed 0 --out control-s0.safetensors  # the control
     cola-pretrain prepare DIR [DIR ...] --out shards/        # decode once into WebDataset tar shards
     cola-pretrain --config default --shards shards/shards.json --out runs/x   # train from them
+    cola-pretrain compact --data data/pool --out data/compact   # ~48 MB of Ogg Opus to carry to a GPU machine
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from cola_pretrain.config import PretrainConfig, load_config, shipped_configs
 
 log = logging.getLogger("pretrain")
 
-COMMANDS = ("train", "export", "bench", "calibrate", "prepare")
+COMMANDS = ("train", "export", "bench", "calibrate", "prepare", "compact")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cola_pretrain.prepare_cli import run_prepare
 
             return run_prepare(argv)
+        if command == "compact":
+            from cola_pretrain.compact_cli import run_compact
+
+            return run_compact(argv)
         args = _train_parser(command).parse_args(argv)
         config = config_from_args(args)
         if command == "bench":
@@ -150,7 +155,7 @@ def _train_parser(command: str) -> argparse.ArgumentParser:
         description=descriptions.get(
             command,
             "COLA pretraining on any folder of audio. Other commands: 'cola-pretrain export', "
-            "'cola-pretrain bench', 'cola-pretrain calibrate'.",
+            "'cola-pretrain bench', 'cola-pretrain calibrate', 'cola-pretrain prepare', 'cola-pretrain compact'.",
         ),
     )
     p.add_argument(
