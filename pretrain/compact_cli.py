@@ -6,6 +6,7 @@ import argparse
 import json
 from collections.abc import Sequence
 
+from cola_hear.config import ConfigError
 from cola_pretrain.compact import CompactOptions, make_compact_pool
 
 
@@ -60,10 +61,13 @@ def compact_parser() -> argparse.ArgumentParser:
 def run_compact(argv: Sequence[str]) -> int:
     """Parse ``argv``, make the compact pool, print its summary as JSON; returns the exit status."""
     args = compact_parser().parse_args(list(argv))
-    options = CompactOptions(
-        size_mb=args.size_mb, kbps=args.bitrate, seed=args.seed, max_seconds=args.max_seconds,
-        min_seconds=args.min_seconds, workers=args.workers,
-    )  # fmt: skip
+    try:
+        options = CompactOptions(
+            size_mb=args.size_mb, kbps=args.bitrate, seed=args.seed, max_seconds=args.max_seconds,
+            min_seconds=args.min_seconds, workers=args.workers,
+        )  # fmt: skip
+    except ValueError as exc:  # a bad option value: a usage error (exit 2), as argparse's
+        raise ConfigError(str(exc)) from exc
     manifest = make_compact_pool(args.data, args.out, options, force=args.force, progress=not args.no_progress)
     keys = ("num_files", "total_hours", "total_mb", "sha256")
     summary = {k: manifest[k] for k in keys} | {"skipped": len(manifest["skipped"]), "out": args.out}

@@ -151,4 +151,5 @@ def test_the_command_line(pool, tmp_path, capsys):
     assert printed["num_files"] > 0 and printed["total_mb"] <= 0.05
     assert cli_main([*args[:-1], "--seed", "3", "--no-progress"]) == 1  # a different pool there: refused
     assert "--force" in capsys.readouterr().err
-    assert cli_main(["compact", "--data", str(pool), "--out", str(tmp_path / "d"), "--bitrate", "3"]) == 1
+    assert cli_main(["compact", "--data", str(pool), "--out", str(tmp_path / "d"), "--bitrate", "3"]) == 2  # usage
+    assert cli_main(["compact", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "d")]) == 1

@@ -10,6 +10,7 @@ PARSERS = [  # module, parser factory, its arguments, a command line with an abb
     ("cola_eval.cli", "build_parser", (), ["probe", "--module", "m", "--tasks-dir", "t", "--tasks", "x"]),
     ("cola_suite.cli", "_parser", (), ["build", "--ou", "x"]),
     ("cola_pretrain.cli", "_train_parser", ("train",), ["--max-step", "3"]),
+    ("cola_pretrain.compact_cli", "compact_parser", (), ["--data", "d", "--out", "o", "--size", "3"]),
 ]
 
 
