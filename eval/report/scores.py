@@ -105,7 +105,9 @@ def validation_averages(rows: pd.DataFrame) -> pd.DataFrame:
     values = rows["details"].astype(str).str.extract(VALID_SCORE)["value"].astype(float) * 100.0
     per_task = rows.assign(valid=values).dropna(subset=["valid"]).groupby(["model", "task"])["valid"].mean()
     out = per_task.groupby(level="model").agg(["mean", "count"]).reset_index()
-    return out.rename(columns={"mean": "valid", "count": "n_tasks"}).sort_values("valid", ascending=False)
+    out = out.rename(columns={"mean": "valid", "count": "n_tasks"})
+    # ties (the same weights under two names) in name order, so adding a row never reorders the others
+    return out.sort_values(["valid", "model"], ascending=[False, True], kind="stable")
 
 
 def compare(summary: pd.DataFrame, a: str, b: str) -> dict[str, object]:
