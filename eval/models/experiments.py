@@ -31,6 +31,7 @@ READOUTS = {
     "stage01": _stages(0, 1),
     "stage012": _stages(0, 1, 2),
     "stage3": _stages(3),
+    "stage03": _stages(0, 3),
     "stage6": _stages(6),
     "stage0+final": [*_stages(0), "final"],
     "stage0+stage6": _stages(0, 6),
