@@ -121,7 +121,7 @@ def make_compact_pool(
     data, out = Path(data), Path(out)
     files = find_audio_files([data])
     plan_sha = _plan_sha256(manifest_hash(files), options)
-    finished = _read_json(out / MANIFEST)
+    finished = read_json_object(out / MANIFEST)
     if finished is not None and finished.get("plan_sha256") == plan_sha:
         log.info("%s is up to date (%d files, %.2f h, %.1f MB)", out, finished["num_files"],
                  finished["total_hours"], finished["total_mb"])  # fmt: skip
@@ -340,7 +340,7 @@ def _manifest(
         by_source[r["source"]]["files"] += 1
         by_source[r["source"]]["seconds"] += r["seconds"]
     seconds = sum(r["seconds"] for r in files)
-    parent = _read_json(data / MANIFEST) or {}
+    parent = read_json_object(data / MANIFEST) or {}
     return {
         "format": FORMAT,
         "name": "cola-compact-pool",
@@ -396,7 +396,8 @@ def _parse(line: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``, or ``None`` where it is missing, unreadable or not an object."""
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError):

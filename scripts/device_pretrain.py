@@ -39,6 +39,7 @@ from cola_common.provenance import git_commit
 from cola_hear.atomic import atomic_write_text
 from cola_pretrain.audio_cache import build_pool
 from cola_pretrain.checkpoint import export_checkpoint, list_checkpoints
+from cola_pretrain.compact import read_json_object
 from cola_pretrain.config import PretrainConfig, load_config
 from cola_pretrain.train import run_training
 
@@ -145,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "timings": timings,
         "config": config.to_dict(),
         "data": compact_identity(Path(args.data)),
-        "run": read_json(run_dir / "summary.json"),
+        "run": read_json_object(run_dir / "summary.json") or {},
         "weights": weights,
         "error": error,
     }
@@ -226,7 +227,7 @@ def machine(commit: str | None, kind: str) -> dict[str, Any]:
 
 def compact_identity(folder: Path) -> dict[str, Any]:
     """Name, checksum, size and settings of a compact pool (its manifest.json), without the file list."""
-    manifest = read_json(folder / "manifest.json")
+    manifest = read_json_object(folder / "manifest.json") or {}
     keep = ("name", "sha256", "num_files", "total_hours", "total_mb", "settings", "from_pool")
     return {"folder": str(folder), **{k: manifest[k] for k in keep if k in manifest}}
 
@@ -239,14 +240,6 @@ def check_out(out_dir: Path) -> list[str]:
     if len(files) > MAX_FILES:
         problems.append(f"{len(files)} files in {out_dir} (at most {MAX_FILES} come back)")
     return problems
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 if __name__ == "__main__":
