@@ -48,21 +48,23 @@ probe() { OMP_NUM_THREADS=1 cola-eval probe --tasks-dir "$SUITE" --results-dir "
 step "3+5/6 short COLA pretraining on part of the pool (pretrain/configs/smoke.toml) -> $OUT/pretrain, beside the"\
 " linear probes on the suite: shipped COLA weights, the no-learning control, random init, log-mel statistics"
 # The random-init network gets the shipped weights' config (--like), so it is read out the same way
-# (hear.readout: stage 0, mean and std over time). The control is that network with only its BatchNorm
+# (hear.readout: stages 0 and 3, mean and std over time). The control is that network with only its BatchNorm
 # statistics taken from the pool the shipped weights were trained on (cola-pretrain calibrate, the shipped
-# recipe's data pipeline, no weight change): what the shipped weights owe to learning is their lead over it.
+# recipe's data pipeline, no weight change), read out the same way: what the shipped weights owe to learning
+# is their lead over it. The names are those experiments.toml gives these models at the shipped read-out.
 random="$OUT/weights/random-init-like-default-s0.safetensors"
-control="$OUT/weights/control-s0.safetensors"
+control="$OUT/weights/control-like-default-s0.safetensors"
+readout=$(python -c 'import json, cola_hear; print(json.dumps(list(cola_hear.load_model().config.hear.readout)))')
 [[ -f $random ]] || cola-eval random-weights --seed 0 --like "$(python -c 'import cola_hear; print(cola_hear.default_weights_path())')" --out "$random"
 control_probe() {
     [[ -f $control ]] || OMP_NUM_THREADS=1 cola-pretrain calibrate --config transfer --data "$POOL" --seed 0 \
-        --batches 100 --no-progress --out "$control"
-    probe --module cola_hear --weights "$control" --name random-init-stage0-bn-s0
+        --batches 100 --set "hear.readout=$readout" --no-progress --out "$control"
+    probe --module cola_hear --weights "$control" --name random-init-stage03-bn-s0
 }
 pretrain & pretrain_pid=$!
 { probe --module cola_hear --name cola && probe --module cola_eval.models.baselines.logmel_stats --name logmel-stats; } & main_pid=$!
 control_probe & control_pid=$!
-probe --module cola_hear --weights "$random" --name random-init-stage0
+probe --module cola_hear --weights "$random" --name random-init-stage03
 wait_all $pretrain_pid $main_pid $control_pid
 
 step "4/6 the real hear-validator: shipped default weights, then the weights just trained"

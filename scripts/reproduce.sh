@@ -22,7 +22,6 @@ RUNS=${COLA_RUNS:-runs/repro}
 # Step counts of the runs; experiments.toml names their checkpoints ("run:cosine@1750"), so the two change together.
 STEPS=1750       # pretraining steps of every objective: the same budget for all three
 CONT=1170        # further steps of the cosine run, started from its step-$STEPS weights
-SHIP=${COLA_SHIP:-cosine}        # the run shipped as the default weights (best COLA run on validation)
 WEIGHTS=$RUNS/weights
 stage() { printf '\n[reproduce] ==== %s\n' "$*"; }
 
@@ -50,17 +49,13 @@ pretrain() {
 }
 
 ship() {
-    # The run and the read-out to ship were chosen on the probe's validation averages (results/README.md,
-    # "Model selection"): the cosine run, read out at stage 0 (mean and std over time).
-    stage "ship the $SHIP run's step-$STEPS checkpoint, read out at stage 0, as the default weights"
+    # The loss logs of the three objectives. The default weights they led to were replaced twice since; the
+    # weights shipped now are made in stage readouts.
+    stage "publish the loss logs of the $STEPS-step runs"
     local obj
     for obj in bilinear cosine triplet; do
         python scripts/ship_default_weights.py --log-only "$RUNS/$obj" --step "$STEPS"
     done
-    mkdir -p "$WEIGHTS"
-    python scripts/weights_variant.py "$(export_step "$SHIP" "$STEPS")" "$WEIGHTS/cola-stage0.safetensors" --fp16 \
-        --set 'hear.readout=["stage0","stage0.std"]'
-    python scripts/ship_default_weights.py --weights "$WEIGHTS/cola-stage0.safetensors"
 }
 
 export_step() {  # export_step RUN STEP -> path of the fp16 weights of that checkpoint
@@ -135,10 +130,16 @@ readouts() {
     # The shipped weights at every read-out tried, against the no-learning control (seeds 0-2 at random init,
     # BatchNorm statistics of the disjoint pool: `cola-pretrain calibrate`) read out the same ways.
     stage "learned vs control: the shipped weights and the BatchNorm control at each read-out (experiments.toml)"
-    # the shipped weights trained further with their own recipe (fresh optimiser, constant learning rate)
+    # the earlier default (screen-cos-aug's 1,000 steps) trained further with its own recipe (fresh optimiser,
+    # constant learning rate); its step 1000 read out at stages 0 and 3 won on validation and is shipped
     train_bg continued --config transfer --data "$DISJOINT" --max-steps 1000 \
-        --set train.init_weights=cola_hear/assets/default.safetensors
+        --set train.init_weights="$(export_step screen-cos-aug "$SCREEN")"
     wait
+    mkdir -p "$WEIGHTS"
+    python scripts/weights_variant.py "$(export_step continued 1000)" "$WEIGHTS/cola-shipped.safetensors" --fp16 \
+        --set 'hear.readout=["stage0","stage0.std","stage3","stage3.std"]'
+    python scripts/ship_default_weights.py --log-only "$RUNS/continued" --step 1000 --log-name continued.csv
+    python scripts/ship_default_weights.py --weights "$WEIGHTS/cola-shipped.safetensors" --log-name continued.csv
     evaluate readouts
 }
 

@@ -171,11 +171,14 @@ def _recipe(config: dict | None) -> str:
     except ValueError as exc:
         return f"unreadable config ({exc})"
     ours.pop("hear", None)
+    start = ours["train"].pop("init_weights", None)  # the starting weights get a row of their own
     for name in shipped_configs():
         theirs = load_config(name, {"data.folders": ours["data"]["folders"]}).to_dict()
         theirs.pop("hear", None)
+        theirs["train"].pop("init_weights", None)
         if not config_differences(ours, theirs):
-            return f"the training settings of `pretrain/configs/{name}.toml` (budget and logging aside)"
+            started = ", started from the weights named below" if start else ""
+            return f"the training settings of `pretrain/configs/{name}.toml` (budget and logging aside){started}"
     return "no shipped config (see the config below)"
 
 

@@ -13,13 +13,16 @@ import torch.nn.functional as F
 import cola_hear.model
 from cola_hear import ColaModel, get_scene_embeddings, get_timestamp_embeddings, load_model
 
-# Stated in README (Performance): on real audio the shared path's timestamp embeddings of the shipped
-# stage-0 read-out have cosine similarity >= 0.9 with the per-window path's at every timestamp and a
-# median >= 0.99; scene embeddings pooled the same way >= 0.97 (the API keeps per-window scene passes).
-# They differ because a per-window pass zero-pads each window's edges and squeezes its SE blocks over
-# exactly that window, while a shared pass sees the audio around the window. Measured on the full
-# suite: 0.93-0.94 minimum, 0.990-0.998 median.
+# Stated in README (Performance): on real audio the shared path's timestamp embeddings of the stage-0
+# read-out have cosine similarity >= 0.9 with the per-window path's at every timestamp and a median >= 0.99;
+# scene embeddings pooled the same way >= 0.97 (the API keeps per-window scene passes). They differ because
+# a per-window pass zero-pads each window's edges and squeezes its SE blocks over exactly that window, while a
+# shared pass sees the audio around the window. Measured on the full suite: 0.93-0.94 minimum, 0.990-0.998
+# median. Stage 3 sees further, so the shipped read-out (stages 0 and 3) agrees less: on 4 clips each of
+# drum events and music style of the full suite, minimum 0.70 / 0.68, median 0.951 / 0.967.
 MIN_COSINE, MEDIAN_COSINE, SCENE_COSINE = 0.9, 0.99, 0.97
+SHIPPED_MIN_COSINE, SHIPPED_MEDIAN_COSINE = 0.5, 0.93
+STAGE0 = ("stage0", "stage0.std")
 
 
 def _clips(mini_suite: Path, task: str, n: int) -> torch.Tensor:
@@ -33,24 +36,36 @@ def _clips(mini_suite: Path, task: str, n: int) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def shipped() -> ColaModel:
     model = load_model().with_hear(precision="fp32")
-    assert model.config.hear.readout == ("stage0", "stage0.std")
+    assert model.config.hear.readout == ("stage0", "stage0.std", "stage3", "stage3.std")
     return model
+
+
+def _path_cosines(model: ColaModel, audio: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of the shared path's timestamp embeddings with the per-window path's."""
+    exact, exact_ts = get_timestamp_embeddings(audio, model.with_hear(timestamp_mode="windows"))
+    shared, shared_ts = get_timestamp_embeddings(audio, model)
+    assert shared.shape == exact.shape and torch.equal(shared_ts, exact_ts)
+    return F.cosine_similarity(shared, exact, dim=-1).flatten()
 
 
 @pytest.mark.parametrize("task", ["drum_events", "music_style"])
 def test_shared_and_per_window_paths_agree_on_real_audio(mini_suite, shipped, task):
     audio = _clips(mini_suite, task, 4)
-    exact, exact_ts = get_timestamp_embeddings(audio, shipped.with_hear(timestamp_mode="windows"))
-    shared, shared_ts = get_timestamp_embeddings(audio, shipped)
-    assert shared.shape == exact.shape and torch.equal(shared_ts, exact_ts)
-    cosine = F.cosine_similarity(shared, exact, dim=-1).flatten()
+    model = shipped.with_hear(readout=STAGE0)
+    cosine = _path_cosines(model, audio)
     assert cosine.min() >= MIN_COSINE and cosine.median() >= MEDIAN_COSINE, (cosine.min(), cosine.median())
-    hop = shipped.config.hear.scene_hop_frames
-    for waveform, scene in zip(audio, get_scene_embeddings(audio, shipped), strict=True):
-        logmel = shipped.frontend.long(waveform)
-        n_windows = shipped.sliding_windows(logmel, hop, centred=False).shape[0]
-        pooled = shipped.pooled_windows(logmel, torch.arange(n_windows) * hop).mean(dim=0)
+    hop = model.config.hear.scene_hop_frames
+    for waveform, scene in zip(audio, get_scene_embeddings(audio, model), strict=True):
+        logmel = model.frontend.long(waveform)
+        n_windows = model.sliding_windows(logmel, hop, centred=False).shape[0]
+        pooled = model.pooled_windows(logmel, torch.arange(n_windows) * hop).mean(dim=0)
         assert F.cosine_similarity(pooled, scene, dim=0) >= SCENE_COSINE
+
+
+def test_shipped_readout_paths_agree_less_but_closely(mini_suite, shipped):
+    cosine = _path_cosines(shipped, _clips(mini_suite, "drum_events", 4))
+    low, mid = cosine.min(), cosine.median()
+    assert low >= SHIPPED_MIN_COSINE and mid >= SHIPPED_MEDIAN_COSINE, (low, mid)
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ def exported_weights(tmp_path_factory) -> Path:
 # case -> (module, weights fixture or None, through the bridge's peer fixes, the scene embedding size the
 # validator must report for it, any further text its output must hold)
 CASES = {
-    "shipped weights": ("cola_hear", None, False, 1024, ""),  # stage 0, mean and std (transfer.toml)
+    "shipped weights": ("cola_hear", None, False, 1664, ""),  # stages 0 and 3, mean and std over time
     "random-init weights": ("cola_hear", "random_weights", False, 1280, ""),  # the final layer (default read-out)
     "read-out variant": ("cola_hear", "readout_variant", False, 1984, ""),  # stage1 + stage2 + final
     "exported by pretraining": ("cola_hear", "exported_weights", False, 1280, ""),

@@ -210,8 +210,9 @@ def test_a_models_finetune_options_override_the_shared_recipe(capsys, monkeypatc
     shared = EXPERIMENTS.finetune
     for name, args in by_name.items():
         own = EXPERIMENTS.models[name].finetune
-        assert _option(args, "--head-on") == own.get("head_on"), name
-        assert _option(args, "--probe-epochs") == (str(own["probe_epochs"]) if "probe_epochs" in own else None)
+        assert _option(args, "--head-on") == own.get("head_on", shared.get("head_on")), name
+        probe_epochs = own.get("probe_epochs", shared.get("probe_epochs"))
+        assert _option(args, "--probe-epochs") == (None if probe_epochs is None else str(probe_epochs))
         assert float(_option(args, "--encoder-lr")) == own.get("encoder_lr", shared["encoder_lr"])
         assert _option(args, "--epochs") == str(own.get("epochs", shared["epochs"]))
     assert {"cola-ft-readout", "scratch-ft-readout", "scratch"} <= set(by_name)
