@@ -270,13 +270,11 @@ def frozen_table(tables: dict[str, pd.DataFrame], pairs: tuple[FrozenComparison,
         "|---|---|---:|---:|---:|---:|---|---|",
     ]
     for pair in pairs:
-        parts = [
-            t[t["model"] == name]
-            for t, name in ((tables["finetune"], pair.finetuned), (tables["linear_probe"], pair.frozen))
-            if not t.empty
-        ]
+        # keyed by protocol, so one name can stand on both sides (a model fine-tuned against its own probe)
+        sides = ((tables["finetune"], pair.finetuned, "finetune"), (tables["linear_probe"], pair.frozen, "frozen"))
+        parts = [t[t["model"] == name].assign(model=key) for t, name, key in sides if not t.empty]
         both = pd.concat(parts) if parts else pd.DataFrame()
-        c = compare(both, pair.finetuned, pair.frozen) if not both.empty else None
+        c = compare(both, "finetune", "frozen") if not both.empty else None
         if not c or not c["n_avg"]:
             lines.append(f"| `{pair.finetuned}` | `{pair.frozen}` | 0 | – | – | – | not run | – |")
             continue
