@@ -104,7 +104,7 @@ def test_a_cola_hear_model_states_its_read_out_and_precision():
 
     model = HearModel(ModuleSpec("cola_hear"))
     expected = "+".join(read_config(cola_hear.default_weights_path()).hear.readout)
-    assert model.description["readout"] == expected == "stage0+stage0.std"
+    assert model.description["readout"] == expected == "stage0+stage0.std+stage3+stage3.std"
     assert model.description["precision"] == ("bf16" if model.model.use_bf16() else "fp32")
 
 

@@ -27,4 +27,5 @@ def test_load_model_without_path_uses_shipped_weights():
     model = load_model()
     emb = get_scene_embeddings(torch.zeros(1, 16000), model)
     assert emb.shape == (1, model.scene_embedding_size) and torch.isfinite(emb).all()
-    assert model.scene_embedding_size == 2 * 16 * 32  # stage-0 mean and std: 16 channels x 32 mel bins
+    # mean and std of stage 0 (16 channels x 32 mel bins) and stage 3 (80 channels x 4 mel bins)
+    assert model.scene_embedding_size == 2 * 16 * 32 + 2 * 80 * 4
