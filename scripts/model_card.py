@@ -28,11 +28,27 @@ from cola_suite.sources import SOURCES
 ROOT = Path(__file__).resolve().parents[1]
 
 CARD = ROOT / "results" / "model_card.md"
+
+
+def _started_from(init: dict | None, steps: int | None) -> list[str]:
+    """The recipe line of a run that started from earlier weights (``train.init_weights``), if it did."""
+    if not init:
+        return []
+    return [
+        f"- Started from earlier weights (sha256 `{str(init.get('sha256'))[:12]}`, {init.get('steps')} steps of "
+        f"`{init.get('objective')}`): {(init.get('steps') or 0) + (steps or 0)} steps in all."
+    ]
+
+
 # rows of the evaluation table: the shipped weights and what they are measured against
 COMPARED = (
     ("cola", "the shipped weights"),
-    ("random-init-stage0-bn", "no-learning control: the initial network, BatchNorm statistics of the pool"),
-    ("random-init-stage0", "the initial network (random init, seed 0), same read-out"),
+    (
+        "random-init-stage03-bn-s0",
+        "no-learning control: the initial network, BatchNorm statistics of the pool, same read-out",
+    ),
+    ("random-init-stage0-bn", "the strongest no-learning control: as above, read out at stage 0"),
+    ("random-init-stage03", "the initial network (random init, seed 0), same read-out"),
     ("logmel-stats", "log-mel statistics (mean and std of the 64 bands)"),
     ("crepe", "CREPE (`hearbaseline.torchcrepe`), a HEAR 2021 peer"),
 )
@@ -95,6 +111,7 @@ def recipe(weights: Path) -> list[str]:
         f"- {prov.get('steps', '?')} steps of {prov.get('batch_size', '?')} pairs on {prov.get('world_size', 1)} "
         f"process(es): {prov.get('pairs_seen', '?')} pairs seen, seed {prov.get('seed', '?')}; final loss "
         f"{prov.get('final_loss', math.nan):.3f}, contrastive accuracy {prov.get('final_accuracy', math.nan):.3f}.",
+        *_started_from(prov.get("init_weights"), prov.get("steps")),
         "- Augmentations: " + ", ".join(f"{k} {v}" for k, v in sorted(aug.items())) + ".",
         f"- Command: `{prov.get('command', '?')}`; changed after training: "
         + ", ".join(f"`{k}` = `{v}`" for k, v in prov.get("variant", {}).items())
