@@ -2,7 +2,8 @@
 
     python scripts/experiments.py run STAGE [--dry-run] [--only PATTERN ...]   # STAGE: probe longer transfer
                                                           # readouts peers hear finetune
-    python scripts/experiments.py weights RECIPE          # print the weights file of a recipe, making it if needed
+    python scripts/experiments.py weights RECIPE|NAME     # print the weights file of a recipe or a result name,
+                                                          # making it if needed
     python scripts/experiments.py list [STAGE]            # the result names a stage produces
 
 ``probe``, ``longer``, ``transfer`` and ``peers`` run the linear probes of the models of that stage; ``hear``
@@ -158,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("stage")
     run.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     run.add_argument("--only", nargs="+", metavar="PATTERN", help="only the result names matching these globs")
-    weights = sub.add_parser("weights", allow_abbrev=False, help="print the weights file of a recipe")
-    weights.add_argument("recipe", help="random:SEED[:plain] | control:SEED | run:RUN@STEP")
+    weights = sub.add_parser("weights", allow_abbrev=False, help="print the weights file of a recipe or result name")
+    weights.add_argument("recipe", help="random:SEED[:plain] | control:SEED | run:RUN@STEP | a result name")
     listing = sub.add_parser("list", allow_abbrev=False, help="result names, of one stage or all")
     listing.add_argument("stage", nargs="?")
     args = parser.parse_args(argv)
@@ -170,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     runner = Runner(experiments, args.suite, args.runs, dry_run=getattr(args, "dry_run", False), pool=args.pool)
     if args.command == "weights":
-        print(runner.weights(args.recipe))
+        model = experiments.models.get(args.recipe)
+        print(runner.model_weights(model) if model else runner.weights(args.recipe))
         return 0
     chosen = [(m, p) for m, p in stage_models(experiments, args.stage) if _selected(m.name, args.only)]
     if args.only and not chosen:

@@ -22,7 +22,6 @@ RUNS=${COLA_RUNS:-runs/repro}
 # Step counts of the runs; experiments.toml names their checkpoints ("run:cosine@1750"), so the two change together.
 STEPS=1750       # pretraining steps of every objective: the same budget for all three
 CONT=1170        # further steps of the cosine run, started from its step-$STEPS weights
-WEIGHTS=$RUNS/weights
 stage() { printf '\n[reproduce] ==== %s\n' "$*"; }
 
 data() {
@@ -131,15 +130,14 @@ readouts() {
     # BatchNorm statistics of the disjoint pool: `cola-pretrain calibrate`) read out the same ways.
     stage "learned vs control: the shipped weights and the BatchNorm control at each read-out (experiments.toml)"
     # the earlier default (screen-cos-aug's 1,000 steps) trained further with its own recipe (fresh optimiser,
-    # constant learning rate); its step 1000 read out at stages 0 and 3 won on validation and is shipped
+    # constant learning rate); its step 1000 read out at stages 0 and 3 (cola-2000-stage03) won on validation
+    # and is shipped
     train_bg continued --config transfer --data "$DISJOINT" --max-steps 1000 \
         --set train.init_weights="$(export_step screen-cos-aug "$SCREEN")"
     wait
-    mkdir -p "$WEIGHTS"
-    python scripts/weights_variant.py "$(export_step continued 1000)" "$WEIGHTS/cola-shipped.safetensors" --fp16 \
-        --set 'hear.readout=["stage0","stage0.std","stage3","stage3.std"]'
     python scripts/ship_default_weights.py --log-only "$RUNS/continued" --step 1000 --log-name continued.csv
-    python scripts/ship_default_weights.py --weights "$WEIGHTS/cola-shipped.safetensors" --log-name continued.csv
+    python scripts/ship_default_weights.py --log-name continued.csv \
+        --weights "$(python scripts/experiments.py --runs "$RUNS" weights cola-2000-stage03)"
     evaluate readouts
 }
 

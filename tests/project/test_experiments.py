@@ -216,3 +216,17 @@ def test_a_models_finetune_options_override_the_shared_recipe(capsys, monkeypatc
         assert float(_option(args, "--encoder-lr")) == own.get("encoder_lr", shared["encoder_lr"])
         assert _option(args, "--epochs") == str(own.get("epochs", shared["epochs"]))
     assert {"cola-ft-readout", "scratch-ft-readout", "scratch"} <= set(by_name)
+
+
+def test_weights_names_a_result_names_variant_file_and_a_recipes_file(tmp_path, capsys):
+    """`weights NAME` gives the read-out variant that NAME is evaluated with (what reproduce.sh ships),
+    `weights RECIPE` the recipe's own file; files that exist are reused, so nothing runs here."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in ("continued-1000", "cola-2000-stage03"):
+        (weights / f"{name}.safetensors").write_bytes(b"")
+    capsys.readouterr()
+    assert SCRIPT.main(["--runs", str(tmp_path), "weights", "cola-2000-stage03"]) == 0
+    assert SCRIPT.main(["--runs", str(tmp_path), "weights", "run:continued@1000"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(weights / "cola-2000-stage03.safetensors"), str(weights / "continued-1000.safetensors")]
