@@ -78,16 +78,39 @@ def get_scene_embeddings(audio: torch.Tensor, model: ColaModel) -> torch.Tensor:
 
     Every window goes through the encoder: with non-overlapping windows each frame is encoded once,
     so shared passes would gain nothing. Returns float32 ``(n_sounds, D)``. Sounds shorter than one
-    window are padded with silence. Long sounds are done in blocks of windows (``scene_embedding``),
-    so memory does not grow with the length of a sound.
+    window are padded with silence. The windows of several short sounds share encoder passes (up to a
+    block, ``scene_block_windows``): a sound of a few seconds alone would leave the CPU's batches
+    mostly empty. Longer sounds are done one by one in blocks of windows (``scene_embedding``), so
+    memory does not grow with the length of a sound.
     """
     audio = as_audio_batch(audio)
     model.eval()
     out = torch.zeros(audio.shape[0], model.scene_embedding_size)
+    per_sound = scene_window_count(model, audio.shape[1])
+    block = scene_block_windows(model)
     with model.inference_context():
-        for i, waveform in enumerate(audio):
-            out[i] = scene_embedding(waveform, model)
+        if per_sound > block:
+            for i, waveform in enumerate(audio):
+                out[i] = scene_embedding(waveform, model)
+            return out
+        group = block // per_sound  # sounds per batch of windows
+        for first in range(0, audio.shape[0], group):
+            sounds = audio[first : first + group]
+            windows = torch.cat([_scene_windows(waveform, model) for waveform in sounds])
+            out[first : first + len(sounds)] = model.encode_in_chunks(windows).view(len(sounds), per_sound, -1).mean(1)
     return out
+
+
+def scene_window_count(model: ColaModel, n_samples: int) -> int:
+    """Scene windows of a sound of ``n_samples`` samples (at least one)."""
+    n_frames = model.frontend.num_frames(n_samples)
+    return max(1, -(-(n_frames - model.segment_frames) // model.config.hear.scene_hop_frames) + 1)
+
+
+def _scene_windows(waveform: torch.Tensor, model: ColaModel) -> torch.Tensor:
+    """The scene windows ``(n, frames, n_mels)`` of one sound of at most a block."""
+    logmel = model.frontend.long(waveform.to(model.device), FRONTEND_CHUNK_FRAMES)
+    return model.sliding_windows(logmel, model.config.hear.scene_hop_frames, centred=False)
 
 
 def scene_block_windows(model: ColaModel) -> int:
@@ -109,11 +132,10 @@ def scene_embedding(waveform: torch.Tensor, model: ColaModel) -> torch.Tensor:
     """
     hop, seg = model.config.hear.scene_hop_frames, model.segment_frames
     n_frames = model.frontend.num_frames(waveform.shape[0])
-    n_windows = max(1, -(-(n_frames - seg) // hop) + 1)
+    n_windows = scene_window_count(model, waveform.shape[0])
     block = scene_block_windows(model)
     if n_windows <= block:
-        logmel = model.frontend.long(waveform.to(model.device), FRONTEND_CHUNK_FRAMES)
-        return model.encode_in_chunks(model.sliding_windows(logmel, hop, centred=False)).mean(dim=0)
+        return model.encode_in_chunks(_scene_windows(waveform, model)).mean(dim=0)
     total = torch.zeros(model.scene_embedding_size, dtype=torch.float64)
     for w0 in range(0, n_windows, block):
         w1 = min(w0 + block, n_windows)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from cola_eval.protocols.linear import LinearConfig, _logits, fit_linear
+from cola_eval.protocols.linear import LinearConfig, _gradients, _logits, _losses, fit_linear
 from cola_eval.protocols.metrics import (
     event_score,
     frame_targets,
@@ -113,6 +113,25 @@ def test_grid_logits_match_one_matmul_per_grid_point():
     assert logits.shape == (5, 37, 3)
     for g in range(5):
         assert torch.allclose(logits[g], x @ weight[g] + bias[g], atol=1e-5)
+
+
+@pytest.mark.parametrize("multilabel", [True, False])
+def test_closed_form_gradients_match_autograd_and_are_contiguous(multilabel):
+    import torch
+
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(40, 24, generator=gen)
+    classes = torch.randint(3, (40,), generator=gen)
+    y = (torch.rand(40, 3, generator=gen) < 0.3).float() if multilabel else torch.eye(3)[classes]
+    l2 = torch.tensor([0.0, 1e-3, 1e-1])
+    weight = torch.randn(3, 24, 3, generator=gen).requires_grad_()
+    bias = torch.randn(3, 1, 3, generator=gen).requires_grad_()
+    loss = _losses(_logits(x, weight, bias), y, multilabel).sum() + (l2[:, None, None] * weight**2).sum()
+    loss.backward()
+    grad_w, grad_b = _gradients(x, y, weight.detach(), bias.detach(), l2, multilabel)
+    torch.testing.assert_close(grad_w, weight.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad_b, bias.grad, rtol=1e-5, atol=1e-6)
+    assert grad_w.is_contiguous()  # the fused Adam step silently misreads a strided gradient
 
 
 def test_fast_average_precision_matches_sklearn():

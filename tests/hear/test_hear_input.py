@@ -81,6 +81,24 @@ def test_long_scene_embeddings_done_in_blocks_equal_one_pass_on_real_audio(shipp
     assert torch.equal(get_scene_embeddings(short[None], shipped)[0], one)
 
 
+def test_short_sounds_share_encoder_passes_and_embed_as_one_at_a_time(shipped, mini_suite):
+    clip = _real_clip(mini_suite, 40 * 2.5)
+    sounds = clip.view(40, -1)  # 40 real sounds of 2.5 s: 3 windows each
+    model = shipped.with_hear()  # a copy whose readout_windows can be counted
+    calls = []
+
+    def counted(windows):
+        calls.append(len(windows))
+        return shipped.readout_windows(windows)
+
+    model.readout_windows = counted
+    batched = get_scene_embeddings(sounds, model)
+    assert sum(calls) == 40 * 3 and len(calls) <= 5  # before: one encoder pass of 3 windows per sound
+    one_by_one = torch.cat([get_scene_embeddings(sound[None], shipped) for sound in sounds])
+    torch.testing.assert_close(batched, one_by_one, rtol=1e-4, atol=1e-5)  # batch size changes rounding only
+    assert not torch.equal(batched[0], batched[1])
+
+
 MEMORY_SCRIPT = """
 import json, sys, threading, time, torch
 from cola_hear import get_scene_embeddings, load_model
