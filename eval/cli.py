@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument(
         "--probe-epochs", type=int, default=0, help="epochs training the head alone before the encoder (default 0)"
     )
+    finetune.add_argument(
+        "--head-init",
+        choices=("crops", "linear_probe"),
+        default="crops",
+        help="the starting head: new, trained --probe-epochs on random crops, or the frozen linear probe of the "
+        "read-out (with --head-on readout; default crops)",
+    )
     finetune.set_defaults(func=_finetune)
 
     rnd = sub.add_parser(
@@ -219,6 +226,7 @@ def _finetune(args: argparse.Namespace) -> None:
         encoder_lr=args.encoder_lr,
         head_on=args.head_on,
         probe_epochs=args.probe_epochs,
+        head_init=args.head_init,
     )
     readout = config.readout(load_weights(args.weights))
     inits = ("pretrained", "scratch") if args.init == "both" else (args.init,)

@@ -41,7 +41,7 @@ DEFAULT_WEIGHTS = ROOT / "cola_hear" / "assets" / "default.safetensors"
 CONTROL_CONFIG = "transfer"
 CONTROL_BATCHES = 100
 # the experiments.toml fine-tuning settings passed on to cola-eval finetune
-FINETUNE_OPTIONS = ("seeds", "epochs", "encoder_lr", "head_on", "probe_epochs")
+FINETUNE_OPTIONS = ("seeds", "epochs", "encoder_lr", "head_on", "probe_epochs", "head_init")
 
 
 class Runner:

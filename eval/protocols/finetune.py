@@ -18,6 +18,11 @@ Where the head sits (``FinetuneConfig.head_on``):
   them (a read-out near the input owes much to them). The best epoch is chosen on validation
   across both phases, so the result is never chosen below the probe phase's best. Rows record
   the read-out.
+
+``head_init="linear_probe"`` (with the head on the read-out) starts from the frozen protocol's own
+probe instead: ``fit_linear`` on the clips' mean read-out (the scene embedding), L2 and epoch chosen
+on validation, the same seed. It is scored on validation as epoch 0, so fine-tuning keeps the frozen
+result unless an epoch beats it there (linear probe, then fine-tune).
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from tqdm.auto import tqdm
 
 from cola_common.audio_files import load_audio
 from cola_eval.models.baselines.random_init import random_init_model
-from cola_eval.protocols.metrics import multi_hot, scene_score
+from cola_eval.protocols.linear import fit_linear
+from cola_eval.protocols.metrics import multi_hot, scene_score, selection_score
 from cola_eval.protocols.probe import ProbeResult
 from cola_eval.protocols.tasks import Split, Task
 from cola_hear import ColaModel, load_weights
@@ -59,10 +65,15 @@ class FinetuneConfig:
     eval_batch_windows: int = 256
     head_on: str = "final"  # "final": the encoder's final layer | "readout": the weights' hear.readout
     probe_epochs: int = 0  # epochs that train the head alone (encoder frozen) before the encoder trains too
+    head_init: str = "crops"  # "crops": a fresh head (trained on random crops) | "linear_probe": the frozen probe's
 
     def __post_init__(self) -> None:
         if self.head_on not in ("final", "readout"):
             raise ValueError(f"head_on must be 'final' or 'readout', got {self.head_on!r}")
+        if self.head_init not in ("crops", "linear_probe"):
+            raise ValueError(f"head_init must be 'crops' or 'linear_probe', got {self.head_init!r}")
+        if self.head_init == "linear_probe" and self.head_on != "readout":
+            raise ValueError("head_init='linear_probe' needs head_on='readout' (the probe's features)")
         if not 0 <= self.probe_epochs <= self.epochs:
             raise ValueError(f"probe_epochs must be in [0, epochs={self.epochs}], got {self.probe_epochs}")
 
@@ -144,7 +155,10 @@ def _train_and_test(
     multilabel = task.prediction_type == "multilabel"
     gen = torch.Generator().manual_seed(seed)
     features = model.embed_windows if config.head_on == "final" else model.readout_windows
-    head = _make_head(model, features, train, len(task.labels), seed, config, device)
+    if config.head_init == "linear_probe":
+        head = _probe_head(model, features, train, valid, task, seed, config, device)
+    else:
+        head = _make_head(model, features, train, len(task.labels), seed, config, device)
     opt = torch.optim.Adam(
         [
             {"params": model.encoder.parameters(), "lr": config.encoder_lr},
@@ -153,7 +167,10 @@ def _train_and_test(
         weight_decay=config.weight_decay,
     )
     targets = torch.from_numpy(train.targets)
-    best = (-np.inf, 0, copy.deepcopy(model.encoder.state_dict()), copy.deepcopy(head.state_dict()))
+    start = -np.inf  # the starting model competes as epoch 0 when it is the frozen probe
+    if config.head_init == "linear_probe":
+        start = _valid_score(model, features, head, task, valid, multilabel, config, device)
+    best = (start, 0, copy.deepcopy(model.encoder.state_dict()), copy.deepcopy(head.state_dict()))
     stale = 0
     for epoch in tqdm(range(1, config.epochs + 1), desc=f"finetune {task.name} seed {seed}", unit="epoch", leave=False):
         probing = epoch <= config.probe_epochs
@@ -175,12 +192,7 @@ def _train_and_test(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        score = scene_score(
-            task.primary_metric,
-            _predict(model, features, head, valid, multilabel, config, device),
-            valid.targets,
-            task.labels,
-        )
+        score = _valid_score(model, features, head, task, valid, multilabel, config, device)
         if np.isfinite(score) and score > best[0]:
             best = (score, epoch, copy.deepcopy(model.encoder.state_dict()), copy.deepcopy(head.state_dict()))
             stale = 0
@@ -196,6 +208,8 @@ def _train_and_test(
     chosen = {"epoch": best_epoch, "valid_score": float(valid_score), "encoder_lr": config.encoder_lr}
     if config.head_on != "final":
         chosen |= {"head_on": config.head_on, "probe_epochs": config.probe_epochs}
+    if config.head_init != "crops":
+        chosen["head_init"] = config.head_init
     return ProbeResult(task.name, split.name, seed, scores, len(train.logmels), len(test.logmels), chosen)
 
 
@@ -220,6 +234,52 @@ def _make_head(
     emb = _window_embeddings(features, model, train, config, device)
     std, mean = torch.std_mean(torch.cat(emb), dim=0)
     return nn.Sequential(Standardize(mean, std), linear).to(device)
+
+
+def _probe_head(
+    model: ColaModel,
+    features: Features,
+    train: ClipSet,
+    valid: ClipSet,
+    task: Task,
+    seed: int,
+    config: FinetuneConfig,
+    device: str,
+) -> nn.Module:
+    """The frozen linear probe as the head: ``fit_linear`` on the clips' mean window read-out (the scene
+    embedding), chosen on validation with the probe protocol's selection score."""
+    model.eval()
+    x = {
+        name: torch.stack([e.mean(dim=0) for e in _window_embeddings(features, model, clips, config, device)])
+        for name, clips in (("train", train), ("valid", valid))
+    }
+
+    def select(probs: np.ndarray, targets: np.ndarray) -> float:
+        return selection_score(task.primary_metric, probs, targets)
+
+    multilabel = task.prediction_type == "multilabel"
+    probe = fit_linear(
+        x["train"].cpu().numpy(), train.targets, x["valid"].cpu().numpy(), valid.targets, select, multilabel, seed
+    )
+    linear = nn.Linear(probe.weight.shape[0], probe.weight.shape[1])
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(probe.weight.T))
+        linear.bias.copy_(torch.from_numpy(probe.bias))
+    return nn.Sequential(Standardize(torch.from_numpy(probe.mean), torch.from_numpy(probe.std)), linear).to(device)
+
+
+def _valid_score(
+    model: ColaModel,
+    features: Features,
+    head: nn.Module,
+    task: Task,
+    valid: ClipSet,
+    multilabel: bool,
+    config: FinetuneConfig,
+    device: str,
+) -> float:
+    probs = _predict(model, features, head, valid, multilabel, config, device)
+    return scene_score(task.primary_metric, probs, valid.targets, task.labels)
 
 
 class Standardize(nn.Module):

@@ -124,3 +124,21 @@ def test_cli_finetunes_on_the_read_out_and_records_it(scene_task, stage0_weights
         FinetuneConfig(epochs=2, probe_epochs=3)
     with pytest.raises(ValueError, match="head_on"):
         FinetuneConfig(head_on="stage0")
+
+
+def test_the_linear_probe_head_starts_from_the_frozen_probe_of_the_same_seed(scene_task, stage0_weights, tmp_path):
+    # no epoch: the result is the starting model, which must be the frozen protocol's probe
+    start_only = FinetuneConfig(epochs=0, batch_size=4, head_on="readout", head_init="linear_probe")
+    result, before, after = _finetune_once(stage0_weights, scene_task, start_only)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert result.chosen["epoch"] == 0 and result.chosen["head_init"] == "linear_probe"
+    args = ["probe", "--module", "cola_hear", "--weights", str(stage0_weights), "--name", "frozen", "--seeds", "1",
+            "--tasks-dir", str(scene_task.path.parent), "--results-dir", str(tmp_path),
+            "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    assert main(args) == 0
+    frozen = {r.metric: r.score for r in read_rows(tmp_path / "linear_probe.csv") if r.seed == 0}
+    assert frozen and result.scores == pytest.approx(frozen, abs=1e-6)
+    with pytest.raises(ValueError, match="head_on='readout'"):
+        FinetuneConfig(head_init="linear_probe")
+    with pytest.raises(ValueError, match="head_init"):
+        FinetuneConfig(head_on="readout", head_init="probe")
