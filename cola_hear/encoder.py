@@ -39,6 +39,53 @@ class WindowedSqueezeExcite(SqueezeExcite):
         return x * self.gate(self.conv_expand(self.act1(self.conv_reduce(squeezed))))
 
 
+# (convolution, BatchNorm that follows it) attribute pairs of timm's EfficientNet-family modules; a BatchNorm
+# whose convolution is not listed stays as it is (correct, only not faster).
+FOLDABLE = {
+    "EfficientNet": (("conv_stem", "bn1"), ("conv_head", "bn2")),
+    "MobileNetV3": (("conv_stem", "bn1"),),
+    "DepthwiseSeparableConv": (("conv_dw", "bn1"), ("conv_pw", "bn2")),
+    "InvertedResidual": (("conv_pw", "bn1"), ("conv_dw", "bn2"), ("conv_pwl", "bn3")),
+    "EdgeResidual": (("conv_exp", "bn1"), ("conv_pwl", "bn2")),
+    "ConvBnAct": (("conv", "bn1"),),
+}
+
+
+class FoldedNorm(nn.Module):
+    """What is left of timm's ``BatchNormAct2d`` once its normalisation is folded into the convolution
+    before it: the dropout and activation."""
+
+    def __init__(self, norm: nn.Module) -> None:
+        super().__init__()
+        self.drop = getattr(norm, "drop", nn.Identity())
+        self.act = getattr(norm, "act", nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.drop(x))
+
+
+@torch.no_grad()
+def fold_batchnorm(module: nn.Module) -> int:
+    """Fold every eval-mode BatchNorm that directly follows a plain convolution (``FOLDABLE``) into that
+    convolution's weight and bias, in place; returns how many were folded. The result computes the same
+    function up to float rounding with about a third less time on the CPU, but can no longer train."""
+    folded = 0
+    for parent in list(module.modules()):
+        for conv_name, norm_name in FOLDABLE.get(type(parent).__name__, ()):
+            conv, norm = getattr(parent, conv_name, None), getattr(parent, norm_name, None)
+            if type(conv) is not nn.Conv2d or not isinstance(norm, nn.BatchNorm2d) or norm.running_var is None:
+                continue
+            scale = norm.weight.double() / torch.sqrt(norm.running_var.double() + norm.eps)
+            shift = norm.bias.double() - norm.running_mean.double() * scale
+            if conv.bias is not None:
+                shift = shift + conv.bias.double() * scale
+            conv.weight.copy_((conv.weight.double() * scale.view(-1, 1, 1, 1)).to(conv.weight.dtype))
+            conv.bias = nn.Parameter(shift.to(conv.weight.dtype), requires_grad=False)
+            setattr(parent, norm_name, FoldedNorm(norm))
+            folded += 1
+    return folded
+
+
 class AudioEncoder(nn.Module):
     """EfficientNet (timm) on ``(batch, frames, n_mels)`` log-mel windows.
 

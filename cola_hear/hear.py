@@ -35,11 +35,13 @@ def default_weights_path() -> Path:
 def load_model(model_file_path: str = "") -> ColaModel:
     """Load a COLA model; an empty path loads the shipped default weights.
 
-    The model goes to CUDA when it is available, else stays on the CPU.
+    The model goes to CUDA when it is available, else stays on the CPU. It is for inference: its
+    BatchNorm is folded into the convolutions (``ColaModel.fold_batchnorm``: the same embeddings up to
+    float rounding, about a third faster on the CPU). ``load_weights`` gives a model that can train.
     """
     path = model_file_path or default_weights_path()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    return load_weights(path, device=device).to(memory_format=torch.channels_last)
+    return load_weights(path, device=device).fold_batchnorm().to(memory_format=torch.channels_last)
 
 
 @torch.no_grad()

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cola_hear.config import ModelConfig, readout_stage
-from cola_hear.encoder import AudioEncoder
+from cola_hear.encoder import AudioEncoder, fold_batchnorm
 from cola_hear.frontend import LogMelFrontEnd, normalize_windows
 from cola_hear.precision import autocast, use_bf16
 from cola_hear.windows import prefix_sums, window_moments
@@ -40,7 +40,25 @@ class ColaModel(nn.Module):
                 f"config says embedding_size={self.config.embedding_size}"
             )
         self.sample_rate: int = self.config.frontend.sample_rate
+        self.folded = False  # BatchNorm folded into the convolutions (inference only, ``fold_batchnorm``)
         self._set_embedding_sizes()
+
+    def fold_batchnorm(self) -> ColaModel:
+        """Fold the encoder's BatchNorm into its convolutions (``cola_hear.encoder.fold_batchnorm``), in
+        place: inference is about a third faster on the CPU and equal up to float rounding, but the model can
+        no longer train or be saved. ``cola_hear.load_model`` does this; ``load_weights`` does not."""
+        self.eval()
+        fold_batchnorm(self.encoder)
+        self.folded = True
+        return self
+
+    def train(self, mode: bool = True) -> ColaModel:
+        if mode and self.folded:
+            raise RuntimeError(
+                "this model's BatchNorm is folded into its convolutions for inference (cola_hear.load_model); "
+                "load the weights with cola_hear.load_weights to train"
+            )
+        return super().train(mode)
 
     def _set_embedding_sizes(self) -> None:
         """The HEAR sizes: the sum of the sizes of the ``hear.readout`` parts."""

@@ -31,6 +31,11 @@ def save_weights(model: ColaModel, path: str | os.PathLike, dtype: torch.dtype =
 
     Floating-point tensors are stored as ``dtype`` (``torch.float16`` for shipped weights).
     """
+    if model.folded:
+        raise WeightsError(
+            "this model's BatchNorm is folded into its convolutions for inference (cola_hear.load_model), so its "
+            "tensors are not a weights file's; save a model from cola_hear.load_weights"
+        )
     path = Path(path)
     tensors = {
         name: (t.detach().to(dtype) if t.is_floating_point() else t.detach()).cpu().contiguous()

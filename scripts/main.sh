@@ -14,7 +14,8 @@ start=$SECONDS
 # Independent steps run side by side, one thread each, so both cores stay busy (wait_all fails if any failed).
 wait_all() { local pid failed=0; for pid in "$@"; do wait "$pid" || failed=1; done; return "$failed"; }
 
-# Built data is reused when it is complete (delete the folder to rebuild after changing the builder).
+# Built data is reused when it is complete (delete the folder to rebuild after changing the builder). The probes
+# that need only the suite start when it is built, while the pool may still be building.
 step "1-2/6 offline downstream suite -> $SUITE and unlabelled pretraining pool, disjoint from its sources -> $POOL"
 if cola-suite check "$SUITE" >/dev/null 2>&1; then
     echo "[main] $SUITE passes the schema check, reusing it"
@@ -28,7 +29,7 @@ if [[ -f $POOL/manifest.json ]]; then
 else
     cola-suite pool --out "$POOL" & pool_pid=$!
 fi
-wait_all $suite_pid $pool_pid
+wait_all $suite_pid
 
 # A few minutes of training touch a small part of the 23 h pool: three of its folders (English voice
 # acting and music, spoken words in 8 languages, effects; 1.2 h) keep the audio cache small and quick.
@@ -61,11 +62,12 @@ control_probe() {
         --batches 100 --set "hear.readout=$readout" --no-progress --out "$control"
     probe --module cola_hear --weights "$control" --name random-init-stage03-bn-s0
 }
-pretrain & pretrain_pid=$!
 { probe --module cola_hear --name cola && probe --module cola_eval.models.baselines.logmel_stats --name logmel-stats; } & main_pid=$!
+probe --module cola_hear --weights "$random" --name random-init-stage03 & random_pid=$!
+wait_all $pool_pid || { wait; exit 1; }  # a failed pool build fails the job once the running probes end
+pretrain & pretrain_pid=$!
 control_probe & control_pid=$!
-probe --module cola_hear --weights "$random" --name random-init-stage03
-wait_all $pretrain_pid $main_pid $control_pid
+wait_all $pretrain_pid $main_pid $control_pid $random_pid
 
 step "4/6 the real hear-validator: shipped default weights, then the weights just trained"
 hear-validator cola_hear
