@@ -15,7 +15,8 @@ from collections.abc import Callable
 import torch
 import torchaudio
 
-from cola_hear import FrontEndConfig, get_scene_embeddings, get_timestamp_embeddings, load_model
+from cola_hear import FrontEndConfig, get_scene_embeddings, get_timestamp_embeddings, load_model, load_weights
+from cola_hear.hear import default_weights_path
 
 REPEATS = 3  # timed calls per case; the fastest counts
 WARMUP_SECONDS = 65.0  # longer than one encoder pass of the "shared" mode (hear.chunk_frames = 60 s)
@@ -39,8 +40,11 @@ def plain_front_end(config: FrontEndConfig) -> Callable[[torch.Tensor], None]:
     return run
 
 
-def embedder(kind: str, module: str, weights: str, mode: str, precision: str) -> tuple[Callable, dict]:
-    """The timed function of a case and what it reports about itself."""
+def embedder(
+    kind: str, module: str, weights: str, mode: str, precision: str, folded: bool = True, per_sound: bool = False
+) -> tuple[Callable, dict]:
+    """The timed function of a case and what it reports about itself. ``folded=False``: the model as
+    ``load_weights`` gives it (BatchNorm not folded); ``per_sound``: one HEAR call per clip."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if module != "cola_hear":
@@ -48,7 +52,11 @@ def embedder(kind: str, module: str, weights: str, mode: str, precision: str) ->
         model = hear.load_model(weights)
         fn = hear.get_scene_embeddings if kind == "scene" else hear.get_timestamp_embeddings
         return (lambda audio: fn(audio, model)), {"mode": "module", "precision": "fp32", "sample_rate": 16000}
-    model = load_model(weights).with_hear(timestamp_mode=mode, precision=precision)
+    if folded:
+        model = load_model(weights)
+    else:
+        model = load_weights(weights or default_weights_path()).to(memory_format=torch.channels_last).eval()
+    model = model.with_hear(timestamp_mode=mode, precision=precision)
     info = {
         # the path actually taken (``ColaModel.shared_timestamps``)
         "mode": "shared" if kind == "timestamp" and model.shared_timestamps else "windows",
@@ -60,6 +68,8 @@ def embedder(kind: str, module: str, weights: str, mode: str, precision: str) ->
     if kind == "front end":
         return (lambda audio: [model.frontend.long(clip) for clip in audio]), {**info, "mode": "-", "precision": "fp32"}
     fn = get_scene_embeddings if kind == "scene" else get_timestamp_embeddings
+    if per_sound:
+        return (lambda audio: [fn(clip[None], model) for clip in audio]), info
     return (lambda audio: fn(audio, model)), info
 
 
@@ -71,6 +81,8 @@ def run(
     mode: str = "shared",
     precision: str = "auto",
     module: str = "cola_hear",
+    folded: bool = True,
+    per_sound: bool = False,
 ) -> dict:
     """Embed ``clips`` x ``seconds`` of noise and time it; returns the figures.
 
@@ -78,7 +90,7 @@ def run(
     leaves out the one-off set-up of kernels for these input shapes, as a long evaluation would;
     then ``REPEATS`` timed calls, of which the fastest counts.
     """
-    fn, info = embedder(kind, module, weights, mode, precision)
+    fn, info = embedder(kind, module, weights, mode, precision, folded, per_sound)
     rate = info.pop("sample_rate")
     generator = torch.Generator().manual_seed(0)
     audio = torch.randn(clips, int(seconds * rate), generator=generator).mul_(0.1)  # in place: no second copy

@@ -45,6 +45,8 @@ class Case:
     rss: bool = False  # report the peak RSS too
     rss_target_mb: float | None = None
     rss_added: bool = False  # also say how much the calls added to the peak (model and input loaded before)
+    folded: bool = True  # BatchNorm folded into the convolutions, as cola_hear.load_model does
+    per_sound: bool = False  # one sound per call instead of every clip in one call
 
     def args(self, weights: str) -> dict:
         return {
@@ -55,6 +57,8 @@ class Case:
             "precision": self.precision,
             "weights": weights if self.module == "cola_hear" else "",
             "module": self.module,
+            "folded": self.folded,
+            "per_sound": self.per_sound,
         }
 
 
@@ -68,17 +72,26 @@ def run_case(case: Case, weights: str, timeout: float = 600.0) -> dict:
 
 
 def cases(settings: Settings) -> list[Case]:
-    """The yardstick and the project's front end, scene and timestamp embeddings (auto precision vs fp32),
-    the long clip, shared vs exact windows on one clip, and the log-mel statistics baseline module."""
+    """The yardstick and the project's front end, scene and timestamp embeddings (auto precision vs fp32, and
+    BatchNorm folded vs not), the long clip, shared vs exact windows on one clip, many short sounds in one call
+    vs one per call, and the log-mel statistics baseline module."""
     s = settings.sizes
     batch = f"{s.clips} x {s.clip_seconds:g} s"
     long = f"1 x {s.long_seconds:g} s"
     short = f"1 x {s.windows_seconds:g} s"
+    sounds = f"{s.short_clips} x {s.short_seconds:g} s"
     stats = "cola_eval.models.baselines.logmel_stats"
     return [
         Case(f"{YARDSTICK} (torchaudio, whole clips) {batch}", YARDSTICK, s.clips, s.clip_seconds),
         Case(f"front end (cola_hear, chunked) {batch}", "front end", s.clips, s.clip_seconds, target=FRONT_END_TARGET),
-        Case(f"scene {batch} fp32", "scene", s.clips, s.clip_seconds, precision="fp32"),
+        Case(f"scene {batch} fp32, BatchNorm not folded", "scene", s.clips, s.clip_seconds, precision="fp32",
+             folded=False),
+        Case(f"scene {batch} fp32", "scene", s.clips, s.clip_seconds, precision="fp32",
+             compare=f"scene {batch} fp32, BatchNorm not folded"),
+        Case(f"scene {sounds} fp32, one sound per call", "scene", s.short_clips, s.short_seconds, precision="fp32",
+             per_sound=True),
+        Case(f"scene {sounds} fp32", "scene", s.short_clips, s.short_seconds, precision="fp32",
+             compare=f"scene {sounds} fp32, one sound per call"),
         Case(f"scene {batch}", "scene", s.clips, s.clip_seconds, target=SCENE_TARGET, compare=f"scene {batch} fp32",
              rss=True),
         Case(f"timestamp shared {batch} fp32", "timestamp", s.clips, s.clip_seconds, precision="fp32"),

@@ -16,6 +16,8 @@ class Sizes:
     long_seconds: float = 1200.0  # the one long clip (20 minutes)
     scene_memory_seconds: float = 5400.0  # the clip whose scene embedding's memory is measured (90 minutes)
     windows_seconds: float = 60.0  # the clip on which mode="windows" and mode="shared" are compared
+    short_clips: int = 300  # short sounds in one call, against one sound per call (the suite's clips are 1-6 s)
+    short_seconds: float = 2.0
     # 2. training step on the CPU (ours and the seed article's model)
     train_batch: int = 128
     train_steps: int = 4
@@ -45,6 +47,8 @@ QUICK = Sizes(
     long_seconds=30.0,
     scene_memory_seconds=90.0,
     windows_seconds=5.0,
+    short_clips=4,
+    short_seconds=2.0,
     train_batch=8,
     train_steps=1,
     train_warmup=1,

@@ -74,12 +74,16 @@ def test_hear_cases_measure_the_yardstick_the_front_end_and_any_module():
         assert figures["kind"] == kind and figures["x_realtime"] > 0 and figures["peak_rss_mb"] > 0
         assert figures["yardstick_x_realtime"] > 0  # the plain front end, timed in the same process
     assert figures["mode"] == "module"
+    for folded, per_sound in ((False, False), (True, True)):  # BatchNorm as trained; one sound per call
+        figures = run("scene", clips=2, seconds=2.0, precision="fp32", folded=folded, per_sound=per_sound)
+        assert figures["x_realtime"] > 0 and figures["precision"] == "fp32"
     settings = Settings(QUICK, True, None, None, None, None, None)
     listed = cases(settings)
     assert listed[0].kind == YARDSTICK and listed[0].target is None
     assert {c.kind for c in listed if c.target} == {"front end", "scene", "timestamp"}
     assert {c.module for c in listed} == {"cola_hear", "cola_eval.models.baselines.logmel_stats"}
     assert all(c.compare in {other.name for other in listed} for c in listed if c.compare)
+    assert any(not c.folded for c in listed) and any(c.per_sound for c in listed)
 
 
 def test_hear_profile_names_where_the_time_goes(tmp_path):
