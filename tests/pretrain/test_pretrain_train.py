@@ -19,7 +19,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from cola_hear import get_scene_embeddings, get_timestamp_embeddings, load_model
+from cola_hear import get_scene_embeddings, get_timestamp_embeddings, load_model, load_weights
 from cola_hear.config import ConfigError
 from cola_hear.weights import read_config
 from cola_pretrain.checkpoint import list_checkpoints, load_checkpoint
@@ -69,9 +69,11 @@ def test_exported_weights_load_with_hear_api_and_carry_provenance(trained):
     assert scene.shape == (2, model.scene_embedding_size) == (2, 1280)
     assert emb.shape[0] == 2 and emb.shape[2] == model.timestamp_embedding_size
     assert ts.shape == emb.shape[:2]
-    # encoder + front end only: the projection head and bilinear matrix are dropped
+    # encoder + front end only: the projection head and bilinear matrix are dropped (the trainable model's
+    # tensors: load_model folds BatchNorm into the convolutions for inference)
     names = set(load_file(str(trained.weights)))
-    assert names == set(model.state_dict()) and not any(n.startswith(("objective.", "model.")) for n in names)
+    trainable = load_weights(trained.weights)
+    assert names == set(trainable.state_dict()) and not any(n.startswith(("objective.", "model.")) for n in names)
     trained_state = trained.module.model.state_dict()
     assert all(torch.equal(t, trained_state[k].contiguous()) for k, t in load_file(str(trained.weights)).items())
     provenance = read_config(trained.weights).provenance
