@@ -375,9 +375,10 @@ def readout_table(
     for r in comparisons:
         measured = [m for m in r.learned if not summary.empty and suite_average(summary, m)[2]]
         name = measured[0] if measured else r.learned[0]
-        tasks = _common_tasks(summary, [name, *r.controls]) if measured else []
+        # the control is shown at every read-out, also where the learned weights were not read out that way
+        tasks = _common_tasks(summary, [name, *r.controls] if measured else list(r.controls))
         mean, std, n = suite_average(summary, name, tasks) if measured else (math.nan, math.nan, 0)
-        cmean, cstd, seeds = control_average(summary, r.controls, tasks) if n else (math.nan, math.nan, 0)
+        cmean, cstd, seeds = control_average(summary, r.controls, tasks) if tasks else (math.nan, math.nan, 0)
         learned = f"`{name}` {mean:.1f} ± {std:.1f}" if n else f"`{name}` not run"
         learned += f" ({n} of {full} tasks)" if n and n < full else ""
         control = f"{cmean:.1f} ± {cstd:.1f} ({seeds})" if seeds else "not run"

@@ -100,3 +100,10 @@ def test_learned_vs_control_table_picks_the_read_out_on_validation_and_the_stron
     table, _ = readout_table(partial, valid, (ReadoutComparison("P", ("p",), ("a-bn-s0", "a-bn-s1")),))
     assert "`p` 65.0 ± 1.0 (1 of 2 tasks)" in table and "| 60.0 ± " in table  # controls on task t0 only
     assert "(A, `a`, valid 90.0)" in sentence and "(A, 2 seeds) 61.0" in sentence and "ties" in sentence
+    # a read-out the learned weights were not read out at still shows its control, which can be the strongest
+    controls_only = pd.concat([summary, _summary({"d-bn-s0": [80.0, 80.0]})])
+    table, (sentence,) = readout_table(
+        controls_only, valid, (*comparisons, ReadoutComparison("D", ("d",), ("d-bn-s0",)))
+    )
+    assert "| D | `d` not run | – | 80.0 ± 0.7 (1) | – | needs rows |" in table
+    assert "(D, 1 seeds) 80.0" in sentence or "(D, 1 seed) 80.0" in sentence
