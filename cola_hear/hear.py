@@ -82,7 +82,7 @@ def get_scene_embeddings(audio: torch.Tensor, model: ColaModel) -> torch.Tensor:
     so shared passes would gain nothing. Returns float32 ``(n_sounds, D)``. Sounds shorter than one
     window are padded with silence. The windows of several short sounds share encoder passes (up to a
     block, ``scene_block_windows``): a sound of a few seconds alone would leave the CPU's batches
-    mostly empty. Longer sounds are done one by one in blocks of windows (``scene_embedding``), so
+    mostly empty. Longer sounds are done one by one in blocks of windows (``long_scene_embedding``), so
     memory does not grow with the length of a sound.
     """
     audio = as_audio_batch(audio)
@@ -93,7 +93,7 @@ def get_scene_embeddings(audio: torch.Tensor, model: ColaModel) -> torch.Tensor:
     with model.inference_context():
         if per_sound > block:
             for i, waveform in enumerate(audio):
-                out[i] = scene_embedding(waveform, model)
+                out[i] = long_scene_embedding(waveform, model)
             return out
         group = block // per_sound  # sounds per batch of windows
         for first in range(0, audio.shape[0], group):
@@ -124,20 +124,16 @@ def scene_block_windows(model: ColaModel) -> int:
     return unit * max(1, -(-SCENE_BLOCK_FRAMES // (unit * hop)))
 
 
-def scene_embedding(waveform: torch.Tensor, model: ColaModel) -> torch.Tensor:
-    """Scene embedding ``(D,)`` of one ``(samples,)`` sound (call under ``model.inference_context()``).
-
-    A sound of at most one block (``scene_block_windows``, about a minute) is encoded in one go. A longer
-    one is done block by block: its log-mel frames are computed from the samples each block covers, and
-    the windows' embeddings are summed in float64, so memory beyond the input stays a block's worth
-    (equal to the one-go mean up to float rounding).
+def long_scene_embedding(waveform: torch.Tensor, model: ColaModel) -> torch.Tensor:
+    """Scene embedding ``(D,)`` of one ``(samples,)`` sound longer than a block (``scene_block_windows``, about
+    a minute; call under ``model.inference_context()``), block by block: its log-mel frames are computed
+    from the samples each block covers, and the windows' embeddings are summed in float64, so memory beyond
+    the input stays a block's worth (equal to a one-go mean up to float rounding).
     """
     hop, seg = model.config.hear.scene_hop_frames, model.segment_frames
     n_frames = model.frontend.num_frames(waveform.shape[0])
     n_windows = scene_window_count(model, waveform.shape[0])
     block = scene_block_windows(model)
-    if n_windows <= block:
-        return model.encode_in_chunks(_scene_windows(waveform, model)).mean(dim=0)
     total = torch.zeros(model.scene_embedding_size, dtype=torch.float64)
     for w0 in range(0, n_windows, block):
         w1 = min(w0 + block, n_windows)

@@ -28,6 +28,7 @@ result unless an epoch beats it there (linear probe, then fine-tune).
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,8 +156,9 @@ def _train_and_test(
     multilabel = task.prediction_type == "multilabel"
     gen = torch.Generator().manual_seed(seed)
     features = model.embed_windows if config.head_on == "final" else model.readout_windows
+    start = -np.inf  # the starting model competes as epoch 0 when it is the frozen probe
     if config.head_init == "linear_probe":
-        head = _probe_head(model, features, train, valid, task, seed, config, device)
+        head, start = _probe_head(model, features, train, valid, task, seed, config, device)
     else:
         head = _make_head(model, features, train, len(task.labels), seed, config, device)
     opt = torch.optim.Adam(
@@ -167,9 +169,6 @@ def _train_and_test(
         weight_decay=config.weight_decay,
     )
     targets = torch.from_numpy(train.targets)
-    start = -np.inf  # the starting model competes as epoch 0 when it is the frozen probe
-    if config.head_init == "linear_probe":
-        start = _valid_score(model, features, head, task, valid, multilabel, config, device)
     best = (start, 0, copy.deepcopy(model.encoder.state_dict()), copy.deepcopy(head.state_dict()))
     stale = 0
     for epoch in tqdm(range(1, config.epochs + 1), desc=f"finetune {task.name} seed {seed}", unit="epoch", leave=False):
@@ -192,7 +191,12 @@ def _train_and_test(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        score = _valid_score(model, features, head, task, valid, multilabel, config, device)
+        score = scene_score(
+            task.primary_metric,
+            _predict(model, features, head, valid, multilabel, config, device),
+            valid.targets,
+            task.labels,
+        )
         if np.isfinite(score) and score > best[0]:
             best = (score, epoch, copy.deepcopy(model.encoder.state_dict()), copy.deepcopy(head.state_dict()))
             stale = 0
@@ -245,41 +249,23 @@ def _probe_head(
     seed: int,
     config: FinetuneConfig,
     device: str,
-) -> nn.Module:
-    """The frozen linear probe as the head: ``fit_linear`` on the clips' mean window read-out (the scene
-    embedding), chosen on validation with the probe protocol's selection score."""
+) -> tuple[nn.Module, float]:
+    """The frozen linear probe as the head, with its validation score: ``fit_linear`` on the clips' mean window
+    read-out (the scene embedding), chosen on validation with the probe protocol's selection score."""
     model.eval()
-    x = {
-        name: torch.stack([e.mean(dim=0) for e in _window_embeddings(features, model, clips, config, device)])
-        for name, clips in (("train", train), ("valid", valid))
-    }
-
-    def select(probs: np.ndarray, targets: np.ndarray) -> float:
-        return selection_score(task.primary_metric, probs, targets)
-
+    x_train, x_valid = (_clip_embeddings(features, model, clips, config, device) for clips in (train, valid))
     multilabel = task.prediction_type == "multilabel"
+    select = functools.partial(selection_score, task.primary_metric)
     probe = fit_linear(
-        x["train"].cpu().numpy(), train.targets, x["valid"].cpu().numpy(), valid.targets, select, multilabel, seed
+        x_train.cpu().numpy(), train.targets, x_valid.cpu().numpy(), valid.targets, select, multilabel, seed
     )
     linear = nn.Linear(probe.weight.shape[0], probe.weight.shape[1])
     with torch.no_grad():
         linear.weight.copy_(torch.from_numpy(probe.weight.T))
         linear.bias.copy_(torch.from_numpy(probe.bias))
-    return nn.Sequential(Standardize(torch.from_numpy(probe.mean), torch.from_numpy(probe.std)), linear).to(device)
-
-
-def _valid_score(
-    model: ColaModel,
-    features: Features,
-    head: nn.Module,
-    task: Task,
-    valid: ClipSet,
-    multilabel: bool,
-    config: FinetuneConfig,
-    device: str,
-) -> float:
-    probs = _predict(model, features, head, valid, multilabel, config, device)
-    return scene_score(task.primary_metric, probs, valid.targets, task.labels)
+    head = nn.Sequential(Standardize(torch.from_numpy(probe.mean), torch.from_numpy(probe.std)), linear).to(device)
+    score = scene_score(task.primary_metric, _probabilities(head, x_valid, multilabel), valid.targets, task.labels)
+    return head, score
 
 
 class Standardize(nn.Module):
@@ -323,8 +309,21 @@ def _predict(
 ) -> np.ndarray:
     """Clip probabilities from the head on the mean window embedding (non-overlapping windows)."""
     model.eval()
+    return _probabilities(head, _clip_embeddings(features, model, clips, config, device), multilabel)
+
+
+@torch.no_grad()
+def _clip_embeddings(
+    features: Features, model: ColaModel, clips: ClipSet, config: FinetuneConfig, device: str
+) -> torch.Tensor:
+    """``(clips, D)``: the mean of each clip's non-overlapping window embeddings."""
+    return torch.stack([part.mean(dim=0) for part in _window_embeddings(features, model, clips, config, device)])
+
+
+@torch.no_grad()
+def _probabilities(head: nn.Module, clip_emb: torch.Tensor, multilabel: bool) -> np.ndarray:
+    """Class probabilities of the head on clip embeddings: sigmoid (multilabel) or softmax."""
     head.eval()
-    clip_emb = torch.stack([part.mean(dim=0) for part in _window_embeddings(features, model, clips, config, device)])
     logits = head(clip_emb)
     return (torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=-1)).float().cpu().numpy()
 
